@@ -1,0 +1,147 @@
+"""Command-line arguments of `vlmtune train`: three dataclasses parsed by `HfArgumentParser`, plus a YAML file.
+
+vlmtune train --config my_run.yaml --learning_rate 1e-4    # the command line beats the file
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import transformers
+import yaml
+from transformers import HfArgumentParser
+
+
+@dataclass
+class ModelArguments:
+    model_id: str = field(
+        metadata={"help": "Registered model id (python -m vlmtune.supported_models), e.g. tiny-qwen2-vl."}
+    )
+    model_local_path: str | None = field(
+        default=None, metadata={"help": "Load the checkpoint from this local folder instead of the registered path."}
+    )
+    model_dtype: Literal["float32", "bfloat16", "float16"] = field(
+        default="float32", metadata={"help": "Dtype the weights are loaded in (bfloat16 on a recent GPU)."}
+    )
+    attn_implementation: str | None = field(
+        default=None, metadata={"help": "Attention kernel: eager, sdpa or flash_attention_2 (default: the model's)."}
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Run model code from the checkpoint's repository. Off unless asked."}
+    )
+    llm_mode: Literal["lora", "full", "frozen"] = field(
+        default="lora", metadata={"help": "How the language model trains: LoRA adapters, all weights, or not at all."}
+    )
+    vision_mode: Literal["frozen", "full", "lora"] = field(
+        default="frozen", metadata={"help": "How the vision encoder trains: frozen, all weights, or LoRA adapters."}
+    )
+    train_projector: bool = field(default=True, metadata={"help": "Train the vision-to-text projector fully."})
+    use_qlora: bool = field(
+        default=False,
+        metadata={"help": "QLoRA: load the language model in 4-bit nf4 (bitsandbytes); needs llm_mode=lora."},
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    projector_lr: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the projector (default: learning_rate). A fresh one wants more."},
+    )
+    vision_lr: float | None = field(
+        default=None, metadata={"help": "Learning rate of the vision encoder (default: learning_rate)."}
+    )
+
+    def __post_init__(self):
+        if self.use_qlora and self.llm_mode != "lora":
+            raise ValueError(f"--use_qlora needs --llm_mode lora (got {self.llm_mode!r}): QLoRA trains adapters only")
+        if self.llm_mode == "frozen" and self.vision_mode == "frozen" and not self.train_projector:
+            raise ValueError("nothing to train: --llm_mode frozen, --vision_mode frozen and --train_projector false")
+        if self.lora_r <= 0 or self.lora_alpha <= 0:
+            raise ValueError("--lora_r and --lora_alpha must be positive")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError("--lora_dropout must be in [0, 1)")
+        for name in ("projector_lr", "vision_lr"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"--{name} must be positive")
+
+
+@dataclass
+class DataArguments:
+    data_path: str = field(
+        metadata={"help": "Training data: LLaVA-style .json (a list) or .jsonl (one sample a line)."}
+    )
+    eval_data_path: str | None = field(default=None, metadata={"help": "Evaluation data, same format."})
+    image_folder: str | None = field(
+        default=None, metadata={"help": "Folder of relative image paths (default: the data file's)."}
+    )
+    video_folder: str | None = field(
+        default=None, metadata={"help": "Folder of relative video paths (default: the data file's)."}
+    )
+    user_key: str = field(default="human", metadata={"help": "Value of 'from' in user turns."})
+    assistant_key: str = field(default="gpt", metadata={"help": "Value of 'from' in assistant turns."})
+    num_frames: int = field(default=8, metadata={"help": "Frames sampled evenly from each video."})
+    model_max_length: int = field(
+        default=2048, metadata={"help": "Longest sequence in tokens, image and video tokens included."}
+    )
+    pad_to_multiple_of: int | None = field(
+        default=None,
+        metadata={
+            "help": "Pad each batch to a multiple of this (e.g. 8 for tensor cores); never to model_max_length."
+        },
+    )
+    skip_bad_samples: bool = field(
+        default=False,
+        metadata={
+            "help": "Skip (with a counted warning) samples that cannot fit model_max_length, instead of stopping."
+        },
+    )
+
+    def __post_init__(self):
+        if self.num_frames < 1:
+            raise ValueError("--num_frames must be at least 1")
+        if self.model_max_length < 16:
+            raise ValueError("--model_max_length must be at least 16")
+        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1:
+            raise ValueError("--pad_to_multiple_of must be positive")
+
+
+@dataclass
+class TrainingArguments(transformers.TrainingArguments):
+    """transformers.TrainingArguments with defaults that suit a VLM finetune (see `vlmtune train --help`)."""
+
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Keep dataset columns: vlmtune's dataset yields model inputs already."}
+    )
+    report_to: str | list[str] = field(
+        default="none", metadata={"help": "Loggers: none, tensorboard, wandb (comma separated)."}
+    )
+    logging_steps: float = field(default=10, metadata={"help": "Log the loss every N steps."})
+    save_strategy: str = field(default="no", metadata={"help": "When to write checkpoints: no, steps or epoch."})
+    save_safetensors: bool = field(default=True, metadata={"help": "Save weights as safetensors."})
+
+
+def yaml_to_argv(path: str) -> list[str]:
+    """A YAML mapping of argument names to values, as command-line words (so the real command line wins)."""
+    config = yaml.safe_load(Path(path).read_text())
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a mapping of argument names to values")
+    argv = []
+    for key, value in config.items():
+        values = value if isinstance(value, list) else [value]
+        argv += [f"--{key}", *[str(v) for v in values]]
+    return argv
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--config" in argv:
+        at = argv.index("--config")
+        if at + 1 >= len(argv):
+            raise SystemExit("--config needs a YAML file path")
+        argv = yaml_to_argv(argv[at + 1]) + argv[:at] + argv[at + 2 :]
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    return parser.parse_args_into_dataclasses(args=argv)

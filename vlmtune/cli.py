@@ -1,0 +1,41 @@
+"""`vlmtune <command>`: the command-line front door.
+
+vlmtune train --model_id tiny-qwen2-vl --data_path train.json --output_dir out
+vlmtune models                     # same as python -m vlmtune.supported_models
+vlmtune demo                       # the digits demo (what `make demo` runs)
+"""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {
+    "train": ("vlmtune.train", "finetune a registered model (vlmtune train --help)"),
+    "models": ("vlmtune.supported_models", "list the registered models and families"),
+    "demo": ("vlmtune.demo", "finetune a tiny model on the bundled digits, on CPU"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: vlmtune <command> [arguments]", "", "commands:"]
+    lines += [f"  {name:<8} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"vlmtune: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    from importlib import import_module
+
+    module = import_module(COMMANDS[command][0])
+    return module.main(rest) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

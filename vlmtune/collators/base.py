@@ -1,0 +1,227 @@
+"""The shared core of every family collator: chat rendering, label masking, truncation guard and padding.
+
+How labels are found (the same for every family, so that it is tested once):
+1. The sample becomes chat messages, rendered with the processor's own chat template.
+2. For each assistant turn i, the template rendered up to turn i with the generation prompt is a prefix of the
+   full text; the reply starts where that prefix ends and stops after the family's end-of-turn text
+   (`Family.reply_end`, or the eos that is appended to each reply when the template renders none).
+3. The unexpanded text is tokenized with offsets, so each token knows whether it lies in a reply.
+4. The processor expands image/video placeholders into many tokens; a sequence alignment of the unexpanded
+   and the expanded ids carries the reply flags over. Tokens only the expansion added are never trained.
+Padding is by length (the attention mask comes from real lengths), so pad == eos never hides an eos label.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import torch
+
+from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, BadSample, Sample
+
+IGNORE_INDEX = -100
+# Keys whose tensors run along the token sequence: padded and truncated with input_ids.
+SEQUENCE_KEYS = ("input_ids", "labels", "attention_mask", "mm_token_type_ids", "token_type_ids")
+
+
+def split_placeholders(text: str) -> list[dict[str, str]]:
+    """'<image>\\nWhat is it?' -> [{'type': 'image'}, {'type': 'text', 'text': 'What is it?'}]."""
+    parts: list[dict[str, str]] = []
+    rest = text
+    while rest:
+        positions = [(rest.find(p), p) for p in (IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER) if p in rest]
+        if not positions:
+            parts.append({"type": "text", "text": rest})
+            break
+        start, placeholder = min(positions)
+        parts.append({"type": "text", "text": rest[:start]})
+        parts.append({"type": "image" if placeholder == IMAGE_PLACEHOLDER else "video"})
+        rest = rest[start + len(placeholder) :]
+    # A newline next to a placeholder is layout ("<image>\n"): the template lays media out itself.
+    for i, part in enumerate(parts):
+        if part["type"] != "text":
+            continue
+        text = part["text"]
+        if i > 0:
+            text = text.lstrip("\n")
+        if i < len(parts) - 1:
+            text = text.rstrip("\n")
+        part["text"] = text
+    if parts and parts[0]["type"] == "text":
+        parts[0]["text"] = parts[0]["text"].lstrip()
+    if parts and parts[-1]["type"] == "text":
+        parts[-1]["text"] = parts[-1]["text"].rstrip()
+    return [p for p in parts if p["type"] != "text" or p["text"]]
+
+
+class VLMCollator:
+    """Encodes one sample to input ids and labels (`encode`) and pads a list of encoded samples (`__call__`).
+
+    A family collator subclasses this for what really differs (e.g. how media tensors of several samples are
+    put together, `merge_media`); a family whose processor has a chat template usually needs nothing else.
+    """
+
+    def __init__(
+        self,
+        processor: Any,
+        reply_end: str | None,
+        model_max_length: int = 2048,
+        pad_to_multiple_of: int | None = None,
+    ):
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.reply_end = reply_end
+        self.model_max_length = model_max_length
+        self.pad_to_multiple_of = pad_to_multiple_of
+        self.pad_token_id = self.tokenizer.pad_token_id
+        if self.pad_token_id is None:
+            self.pad_token_id = self.tokenizer.eos_token_id
+        self.media_token_ids = {
+            token_id
+            for token_id in (getattr(processor, "image_token_id", None), getattr(processor, "video_token_id", None))
+            if token_id is not None
+        }
+
+    # --- rendering ----------------------------------------------------------------------------------------
+
+    def to_messages(self, sample: Sample) -> list[dict[str, Any]]:
+        eos = self.tokenizer.eos_token if self.reply_end is None else ""
+        messages = []
+        if sample.system_prompt:
+            messages.append({"role": "system", "content": [{"type": "text", "text": sample.system_prompt}]})
+        for turn in sample.turns:
+            if turn.role == ASSISTANT:
+                content = [{"type": "text", "text": turn.text.strip() + eos}]
+            else:
+                content = split_placeholders(turn.text)
+            messages.append({"role": turn.role, "content": content})
+        return messages
+
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
+        return self.processor.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+
+    def reply_spans(self, messages: list[dict[str, Any]], text: str) -> list[tuple[int, int]]:
+        """Character spans of every assistant reply and its end-of-turn text in the rendered `text`."""
+        spans = []
+        for index, message in enumerate(messages):
+            if message["role"] != ASSISTANT:
+                continue
+            prefix = self.render(messages[:index], add_generation_prompt=True)
+            if not text.startswith(prefix):
+                raise ValueError(
+                    "the chat template does not render conversations prefix by prefix; this family needs its own "
+                    "reply_spans in its collator"
+                )
+            reply = message["content"][0]["text"]
+            reply_start = text.find(reply, len(prefix))
+            if reply_start < 0:
+                raise ValueError(f"the chat template changed the reply text {reply!r}; cannot find it to train on")
+            end = reply_start + len(reply)
+            if self.reply_end is not None:
+                if not text.startswith(self.reply_end, end):
+                    raise ValueError(f"expected {self.reply_end!r} after the reply, found {text[end : end + 20]!r}")
+                end += len(self.reply_end)
+            spans.append((len(prefix), end))
+        return spans
+
+    # --- encoding -----------------------------------------------------------------------------------------
+
+    def processor_inputs(self, text: str, images: list, videos: list) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
+        if images:
+            inputs["images"] = images
+        if videos:
+            inputs["videos"] = videos
+        return inputs
+
+    def encode(self, sample: Sample, images: list, videos: list) -> dict[str, torch.Tensor]:
+        messages = self.to_messages(sample)
+        text = self.render(messages)
+        spans = self.reply_spans(messages, text)
+        plain = self.tokenizer(text, return_offsets_mapping=True)
+        in_reply = [any(start <= s < end for start, end in spans) for s, _ in plain["offset_mapping"]]
+        features = dict(self.processor(**self.processor_inputs(text, images, videos)))
+        input_ids = features["input_ids"][0]
+        labels = align_labels(plain["input_ids"], in_reply, input_ids.tolist(), sample.source)
+        features["input_ids"] = input_ids
+        features["labels"] = labels
+        features.pop("attention_mask", None)  # rebuilt from real lengths when padding
+        for key in SEQUENCE_KEYS:
+            if key in features and key not in ("input_ids", "labels"):
+                features[key] = features[key][0]
+        return self.truncate(features, sample.source)
+
+    def truncate(self, features: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        """Cut to `model_max_length`, never inside image/video tokens, and never leave nothing to train."""
+        length = len(features["input_ids"])
+        if length > self.model_max_length:
+            media = [i for i, t in enumerate(features["input_ids"].tolist()) if t in self.media_token_ids]
+            if media and media[-1] >= self.model_max_length:
+                raise BadSample(
+                    f"{source}: {length} tokens after image/video expansion; model_max_length="
+                    f"{self.model_max_length} would cut its image/video tokens (raise model_max_length, or use "
+                    "smaller or fewer images)"
+                )
+            for key in SEQUENCE_KEYS:
+                if key in features:
+                    features[key] = features[key][: self.model_max_length]
+        if not (features["labels"] != IGNORE_INDEX).any():
+            raise BadSample(
+                f"{source}: no assistant token is left to train on within model_max_length={self.model_max_length} "
+                f"({length} tokens); raise model_max_length or shorten the sample"
+            )
+        return features
+
+    # --- batching -----------------------------------------------------------------------------------------
+
+    def __call__(self, features: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        longest = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_multiple_of:
+            longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        batch = {
+            "input_ids": pad([f["input_ids"] for f in features], longest, self.pad_token_id),
+            "labels": pad([f["labels"] for f in features], longest, IGNORE_INDEX),
+            "attention_mask": pad([torch.ones_like(f["input_ids"]) for f in features], longest, 0),
+        }
+        for key in features[0]:
+            if key in batch:
+                continue
+            if key in SEQUENCE_KEYS:
+                batch[key] = pad([f[key] for f in features], longest, 0)
+        media_keys = {key for f in features for key in f if key not in SEQUENCE_KEYS}
+        for key in sorted(media_keys):
+            batch[key] = self.merge_media(key, [f[key] for f in features if key in f])
+        return batch
+
+    def merge_media(self, key: str, values: list[torch.Tensor]) -> torch.Tensor:
+        """Put one media tensor of several samples together; the default stacks images along dim 0."""
+        return torch.cat(values, dim=0)
+
+
+def pad(rows: list[torch.Tensor], length: int, value: int) -> torch.Tensor:
+    """Right-pad 1-D tensors to `length` and stack them."""
+    out = torch.full((len(rows), length), value, dtype=rows[0].dtype)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def align_labels(plain_ids: list[int], in_reply: list[bool], expanded_ids: list[int], source: str) -> torch.Tensor:
+    """Labels for `expanded_ids`: the id where the aligned unexpanded token is in a reply, else IGNORE_INDEX."""
+    labels = torch.full((len(expanded_ids),), IGNORE_INDEX, dtype=torch.long)
+    matcher = difflib.SequenceMatcher(a=plain_ids, b=expanded_ids, autojunk=False)
+    carried = 0
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            if in_reply[block.a + k]:
+                labels[block.b + k] = expanded_ids[block.b + k]
+                carried += 1
+    if carried != sum(in_reply):
+        raise ValueError(
+            f"{source}: the processor changed tokens inside an assistant reply ({carried} of {sum(in_reply)} "
+            "reply tokens found after expansion); this family needs its own encode"
+        )
+    return labels

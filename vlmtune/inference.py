@@ -1,0 +1,33 @@
+"""Greedy generation for a list of samples: the prompt is each sample up to its last user turn."""
+
+from __future__ import annotations
+
+import torch
+
+from vlmtune.collators.base import VLMCollator
+from vlmtune.datasets import Sample, open_image
+
+
+@torch.no_grad()
+def generate_replies(
+    model, collator: VLMCollator, samples: list[Sample], max_new_tokens: int = 16, batch_size: int = 32
+) -> list[str]:
+    """The model's greedy reply to each sample's conversation without its last assistant turn."""
+    processor, tokenizer = collator.processor, collator.tokenizer
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues at the right end
+    model.eval()
+    replies = []
+    try:
+        for start in range(0, len(samples), batch_size):
+            chunk = samples[start : start + batch_size]
+            prompts = [collator.render(collator.to_messages(s)[:-1], add_generation_prompt=True) for s in chunk]
+            images = [open_image(path) for s in chunk for path in s.images]
+            inputs = processor(text=prompts, images=images or None, padding=True, return_tensors="pt").to(model.device)
+            output = model.generate(
+                **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=collator.pad_token_id
+            )
+            new_tokens = output[:, inputs["input_ids"].shape[1] :]
+            replies += [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = padding_side
+    return replies

@@ -1,0 +1,50 @@
+"""What every family loader shares: `from_pretrained` of model and processor, and tiny-config helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoProcessor, PreTrainedModel, ProcessorMixin
+
+
+def load_model_and_processor(
+    path: str, model_class: type[PreTrainedModel], **model_kwargs: Any
+) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """Load a checkpoint (hub id or local folder) with the family's model class and the saved processor.
+
+    `model_kwargs` go to `from_pretrained` as they are (dtype, quantization_config, attn_implementation,
+    trust_remote_code, device_map).
+    """
+    trust_remote_code = model_kwargs.get("trust_remote_code", False)
+    processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+    model = model_class.from_pretrained(path, **model_kwargs)
+    return model, processor
+
+
+def tiny_text_config(tokenizer, **overrides: Any) -> dict[str, Any]:
+    """Sizes of a tiny decoder (2 layers, 128 wide) with the tokenizer's vocabulary and special-token ids.
+
+    The special ids must come from the tiny tokenizer: the real configs carry ids outside its vocabulary.
+    """
+    config = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    config.update(overrides)
+    return config
+
+
+def save_tiny(folder, model: PreTrainedModel, processor: ProcessorMixin) -> None:
+    """Write a tiny checkpoint the way a released one is laid out (safetensors weights + processor files)."""
+    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)

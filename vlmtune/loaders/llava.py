@@ -1,0 +1,78 @@
+"""LLaVA-1.5 (`LlavaForConditionalGeneration`), e.g. https://huggingface.co/llava-hf/llava-1.5-7b-hf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    CLIPImageProcessor,
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+)
+
+from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.tiny import train_tokenizer
+
+# The prompt format of llava-hf/llava-1.5-*-hf: "USER: <image>\n{question} ASSISTANT: {answer} USER: ...".
+# A system message is written as plain text before the first "USER:". The released template renders no
+# end-of-turn marker (the model stops on the tokenizer's eos "</s>"), which is why this family's record has
+# `reply_end=None`: the collator appends eos to every reply so that the model learns to stop.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}{% endif %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{{ content['text'] + ' ' }}"
+    "{% endfor %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+TINY_IMAGE_SIZE = 32
+TINY_PATCH_SIZE = 8
+
+
+def load(path: str, **model_kwargs: Any):
+    return load_model_and_processor(path, LlavaForConditionalGeneration, **model_kwargs)
+
+
+def build_tiny(folder: Path) -> None:
+    tokenizer = train_tokenizer(
+        {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"},
+        extra_special_tokens={"image_token": "<image>"},
+        add_bos=True,
+    )
+    config = LlavaConfig(
+        text_config=LlamaConfig(**tiny_text_config(tokenizer)),
+        vision_config=CLIPVisionConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=TINY_IMAGE_SIZE,
+            patch_size=TINY_PATCH_SIZE,
+            projection_dim=64,
+        ),
+        image_token_id=tokenizer.image_token_id,
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+    )
+    torch.manual_seed(0)
+    model = LlavaForConditionalGeneration(config)
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": TINY_IMAGE_SIZE}, crop_size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE}
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=TINY_PATCH_SIZE,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,  # CLIP's class token, as in the released checkpoints
+        chat_template=CHAT_TEMPLATE,
+    )
+    save_tiny(folder, model, processor)

@@ -1,0 +1,138 @@
+"""Load a registered model and make the right parts trainable: LoRA, QLoRA or full, per part.
+
+Parts come from the family's module prefixes (`vlmtune.supported_models.ModulePrefixes`), matched against
+`model.named_modules()` paths; the longest matching prefix decides. No `eval`, no substring guessing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+
+from vlmtune.supported_models import ModelEntry, ModulePrefixes
+from vlmtune.tiny import ensure_tiny_checkpoint
+
+logger = logging.getLogger(__name__)
+
+PARTS = ("vision_encoder", "vision_projector", "llm", "others")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def checkpoint_path(entry: ModelEntry, local_path: str | None = None) -> str:
+    """Where to load from: an explicit local folder, the built tiny model, or the registered hub path."""
+    if local_path:
+        return local_path
+    if entry.is_tiny:
+        return str(ensure_tiny_checkpoint(entry.family_id, entry.family.build_tiny))
+    return entry.hf_path
+
+
+def part_of(name: str, prefixes: ModulePrefixes) -> str:
+    """The part ('llm', 'vision_encoder', ...) a module or parameter path belongs to; longest prefix wins."""
+    best, best_length = "others", -1
+    for part in PARTS:
+        for prefix in getattr(prefixes, part):
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best_length:
+                best, best_length = part, len(prefix)
+    return best
+
+
+def part_roots(model: nn.Module, prefixes: ModulePrefixes, part: str) -> list[str]:
+    """The module paths of `part` that exist in this model (a prefix that matches nothing is an error)."""
+    names = dict(model.named_modules())
+    roots = [prefix for prefix in getattr(prefixes, part) if prefix in names]
+    missing = [prefix for prefix in getattr(prefixes, part) if prefix not in names]
+    if missing:
+        raise ValueError(f"the family's {part} prefixes {missing} match no module of {type(model).__name__}")
+    return roots
+
+
+def lora_targets(model: nn.Module, prefixes: ModulePrefixes, parts: set[str]) -> list[str]:
+    """Full paths of the linear layers to put LoRA on: every nn.Linear of the given parts but the output head."""
+    targets = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and part_of(name, prefixes) in parts and not name.endswith("lm_head"):
+            targets.append(name)
+    return targets
+
+
+def quantization_config(prefixes: ModulePrefixes, compute_dtype: torch.dtype):
+    """4-bit nf4 for QLoRA. Vision tower, projector and head stay unquantized (listed from the path's start)."""
+    try:
+        import bitsandbytes  # noqa: F401  (optional: only QLoRA needs it)
+    except ImportError as error:
+        raise RuntimeError("--use_qlora needs bitsandbytes: pip install bitsandbytes") from error
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+        llm_int8_skip_modules=[*prefixes.vision_encoder, *prefixes.vision_projector, *prefixes.others, "lm_head"],
+    )
+
+
+def load_model(entry: ModelEntry, model_args: Any) -> tuple[nn.Module, Any]:
+    """Load model and processor of a registered id, with dtype, attention and QLoRA settings from the args."""
+    family = entry.family
+    dtype = DTYPES[model_args.model_dtype]
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": model_args.trust_remote_code}
+    if model_args.attn_implementation:
+        kwargs["attn_implementation"] = model_args.attn_implementation
+    if model_args.use_qlora:
+        kwargs["quantization_config"] = quantization_config(family.modules, dtype)
+    path = checkpoint_path(entry, model_args.model_local_path)
+    logger.info("loading %s (%s) from %s", entry.model_id, entry.family_id, path)
+    return family.load(path, **kwargs)
+
+
+def set_trainable(
+    model: nn.Module, prefixes: ModulePrefixes, model_args: Any, gradient_checkpointing: bool
+) -> nn.Module:
+    """Freeze, fully train or LoRA-adapt each part as the args say; returns the (possibly PEFT-wrapped) model."""
+    full_parts = set()
+    if model_args.llm_mode == "full":
+        full_parts.add("llm")
+    if model_args.vision_mode == "full":
+        full_parts.add("vision_encoder")
+    if model_args.train_projector:
+        full_parts.add("vision_projector")
+    lora_parts = {
+        part
+        for part, mode in (("llm", model_args.llm_mode), ("vision_encoder", model_args.vision_mode))
+        if mode == "lora"
+    }
+    for part in full_parts | lora_parts:
+        part_roots(model, prefixes, part)  # fail early on a prefix that matches nothing
+
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = part_of(name, prefixes) in full_parts
+    if model_args.use_qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    if not lora_parts:
+        return model
+
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=lora_targets(model, prefixes, lora_parts),
+        # Fully trained parts next to LoRA are saved whole with the adapter.
+        modules_to_save=[root for part in sorted(full_parts) for root in part_roots(model, prefixes, part)] or None,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

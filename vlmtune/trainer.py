@@ -1,0 +1,67 @@
+"""The one HF `Trainer`, with per-part learning rates (projector, vision encoder), and the loss-curve picture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import Trainer
+
+from vlmtune.modeling import part_of
+from vlmtune.supported_models import ModulePrefixes
+
+
+class VLMTrainer(Trainer):
+    """`transformers.Trainer` whose optimizer gives the projector and the vision encoder their own learning rate."""
+
+    def __init__(self, *args, prefixes: ModulePrefixes, part_lrs: dict[str, float], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prefixes = prefixes
+        self.part_lrs = part_lrs
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is not None or not self.part_lrs:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        decay = set(self.get_decay_parameter_names(model))
+        groups: dict[tuple[float, float], list] = {}
+        for name, parameter in model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            # PEFT wraps the model: strip its prefix so the family's module paths match.
+            plain = (
+                name.removeprefix("base_model.model.")
+                .replace(".modules_to_save.default", "")
+                .replace(".original_module", "")
+            )
+            lr = self.part_lrs.get(part_of(plain, self.prefixes), self.args.learning_rate)
+            weight_decay = self.args.weight_decay if name in decay else 0.0
+            groups.setdefault((lr, weight_decay), []).append(parameter)
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        param_groups = [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+        self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
+        return self.optimizer
+
+
+def save_loss_curve(log_history: list[dict], path: Path) -> Path | None:
+    """Plot training (and eval) loss against the step; returns the PNG's path, or None with nothing logged."""
+    train = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
+    evals = [(entry["step"], entry["eval_loss"]) for entry in log_history if "eval_loss" in entry]
+    if not train and not evals:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on training machines
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for points, label in ((train, "train loss"), (evals, "eval loss")):
+        if points:
+            axes.plot(*zip(*points, strict=True), marker="." if len(points) < 50 else None, label=label)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
