@@ -5,6 +5,7 @@ vlmtune train --config my_run.yaml --learning_rate 1e-4    # the command line be
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,32 +117,55 @@ class TrainingArguments(transformers.TrainingArguments):
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Keep dataset columns: vlmtune's dataset yields model inputs already."}
     )
-    report_to: str | list[str] = field(
-        default="none", metadata={"help": "Loggers: none, tensorboard, wandb (comma separated)."}
-    )
     logging_steps: float = field(default=10, metadata={"help": "Log the loss every N steps."})
     save_strategy: str = field(default="no", metadata={"help": "When to write checkpoints: no, steps or epoch."})
     save_safetensors: bool = field(default=True, metadata={"help": "Save weights as safetensors."})
 
 
 def yaml_to_argv(path: str) -> list[str]:
-    """A YAML mapping of argument names to values, as command-line words (so the real command line wins)."""
+    """A YAML mapping of argument names to values, as command-line words (so the real command line wins).
+
+    Quote values that YAML would read as booleans but are strings here, e.g. `save_strategy: "no"`.
+    """
     config = yaml.safe_load(Path(path).read_text())
     if not isinstance(config, dict):
         raise ValueError(f"{path}: expected a mapping of argument names to values")
     argv = []
     for key, value in config.items():
+        if value is None:
+            continue  # null: keep the default
         values = value if isinstance(value, list) else [value]
-        argv += [f"--{key}", *[str(v) for v in values]]
+        argv += [f"--{key}", *[str(v).lower() if isinstance(v, bool) else str(v) for v in values]]
     return argv
 
 
+def split_config(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Take `--config PATH` or `--config=PATH` out of the command line."""
+    for at, word in enumerate(argv):
+        if word.startswith("--config="):
+            return word.split("=", 1)[1], argv[:at] + argv[at + 1 :]
+        if word == "--config":
+            if at + 1 >= len(argv):
+                raise SystemExit("--config needs a YAML file path")
+            return argv[at + 1], argv[:at] + argv[at + 2 :]
+    return None, argv
+
+
+def build_parser() -> HfArgumentParser:
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, TrainingArguments),
+        description="Finetune a registered vision-language model (vlmtune train).",
+    )
+    parser.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="YAML file of argument values; arguments given on the command line win over it.",
+    )
+    return parser
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--config" in argv:
-        at = argv.index("--config")
-        if at + 1 >= len(argv):
-            raise SystemExit("--config needs a YAML file path")
-        argv = yaml_to_argv(argv[at + 1]) + argv[:at] + argv[at + 2 :]
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    return parser.parse_args_into_dataclasses(args=argv)
+    config, argv = split_config(list(sys.argv[1:] if argv is None else argv))
+    if config:
+        argv = yaml_to_argv(config) + argv
+    return build_parser().parse_args_into_dataclasses(args=argv)

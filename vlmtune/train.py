@@ -5,7 +5,7 @@
     torchrun --nproc_per_node 4 -m vlmtune.train --model_id qwen2-vl-7b-instruct ...    # several GPUs
 
 The output folder holds the adapter (or the full model), the processor, `vlmtune_args.yaml` (every resolved
-argument) and `loss_curve.png`.
+argument) and `loss_curve.png` (once a loss was logged).
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     train_dataset = lazy_dataset(train_samples, family, collator, data_args)
     eval_dataset = lazy_dataset(eval_samples, family, collator, data_args) if eval_samples else None
 
-    model = set_trainable(model, family.modules, model_args, training_args.gradient_checkpointing)
+    checkpointing = bool(training_args.activation_checkpointing or training_args.gradient_checkpointing)
+    model = set_trainable(model, family.modules, model_args, checkpointing)
     trainable, total = count_parameters(model)
     logger.info("trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     part_lrs = {

@@ -37,7 +37,9 @@ class VLMTrainer(Trainer):
             weight_decay = self.args.weight_decay if name in decay else 0.0
             groups.setdefault((lr, weight_decay), []).append(parameter)
         optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
-        param_groups = [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+        # The main learning rate's groups first: the Trainer logs the first group's rate.
+        order = sorted(groups, key=lambda key: key[0] != self.args.learning_rate)
+        param_groups = [{"params": groups[key], "lr": key[0], "weight_decay": key[1]} for key in order]
         self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
         return self.optimizer
 

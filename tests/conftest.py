@@ -1,0 +1,75 @@
+"""Shared fixtures: an isolated tiny-model cache, tiny models loaded once per session, digit images, a video."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vlmtune.modeling import checkpoint_path
+from vlmtune.supported_models import get_model
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_tiny_cache(tmp_path_factory):
+    """Build the tiny models afresh for this run, so a stale cache can never hide a builder bug."""
+    previous = os.environ.get("VLMTUNE_CACHE")
+    os.environ["VLMTUNE_CACHE"] = str(tmp_path_factory.mktemp("vlmtune_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("VLMTUNE_CACHE", None)
+    else:
+        os.environ["VLMTUNE_CACHE"] = previous
+
+
+@functools.cache
+def _load_tiny(model_id: str):
+    entry = get_model(model_id)
+    return entry.family.load(checkpoint_path(entry))
+
+
+@pytest.fixture(scope="session")
+def load_tiny(isolated_tiny_cache):
+    """load_tiny('tiny-qwen2-vl') -> (model, processor), loaded once per session; do not train this model."""
+    return _load_tiny
+
+
+def digit_png(folder, name: str, digit: int, size: int = 32) -> str:
+    """A PNG of one of scikit-learn's bundled handwritten digits."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    index = int(np.flatnonzero(digits.target == digit)[0])
+    pixels = (digits.images[index] / 16.0 * 255).astype(np.uint8)
+    path = os.path.join(folder, name)
+    Image.fromarray(pixels).resize((size, size), Image.NEAREST).convert("RGB").save(path)
+    return path
+
+
+@pytest.fixture
+def images(tmp_path):
+    """Two digit images on disk: (path of a 7, path of a 3)."""
+    return digit_png(tmp_path, "seven.png", 7), digit_png(tmp_path, "three.png", 3, size=48)
+
+
+def write_video(path, num_frames: int = 10, size: int = 32) -> str:
+    """An mp4 whose frame i is uniformly grey at level 20 * i, encoded offline with PyAV."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("mpeg4", rate=5)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for i in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(np.full((size, size, 3), 20 * i, dtype=np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return str(path)
+
+
+@pytest.fixture
+def video(tmp_path):
+    return write_video(tmp_path / "clip.mp4")

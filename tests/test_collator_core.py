@@ -1,0 +1,106 @@
+"""The shared collator core, tested once: padding, pad == eos, truncation guard, placeholders, alignment."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.test_masking import conversation, encode
+from vlmtune.collators.base import IGNORE_INDEX, VLMCollator, align_labels, split_placeholders
+from vlmtune.datasets import BadSample, Sample
+from vlmtune.supported_models import FAMILIES
+
+
+@pytest.fixture
+def qwen(load_tiny):
+    _, processor = load_tiny("tiny-qwen2-vl")
+    return lambda **kw: VLMCollator(processor, FAMILIES["qwen2-vl"].reply_end, **kw)
+
+
+def test_pads_to_the_longest_sample_with_attention_mask_from_lengths(qwen, images):
+    collator = qwen(model_max_length=1024)
+    short = encode(collator, Sample(conversation("Hi?", "Yo."), source="short"))
+    long = encode(collator, Sample(conversation("<image>\nWhich digit is it?", "It is seven."), images=[images[0]]))
+    batch = collator([short, long])
+    n_short, n_long = len(short["input_ids"]), len(long["input_ids"])
+    assert batch["input_ids"].shape == (2, n_long)
+    assert batch["attention_mask"].sum(dim=1).tolist() == [n_short, n_long]
+    assert (batch["input_ids"][0, n_short:] == collator.pad_token_id).all()
+    assert (batch["labels"][0, n_short:] == IGNORE_INDEX).all()
+    assert batch["mm_token_type_ids"].shape == (2, n_long)
+    assert batch["pixel_values"].shape[0] == long["pixel_values"].shape[0]  # text-only sample adds no patches
+
+
+def test_pad_to_multiple_of(qwen):
+    collator = qwen(pad_to_multiple_of=16)
+    batch = collator([encode(collator, Sample(conversation("Hi?", "Yo."), source="s"))])
+    assert batch["input_ids"].shape[1] % 16 == 0
+    assert batch["input_ids"].shape[1] < 64  # never padded to model_max_length
+
+
+def test_pad_equal_to_eos_keeps_eos_labels(qwen):
+    collator = qwen()
+    collator.pad_token_id = collator.tokenizer.eos_token_id  # a tokenizer whose pad is its eos
+    one = encode(collator, Sample(conversation("Hi?", "Yo."), source="a"))
+    two = encode(collator, Sample(conversation("Hello there, how are you?", "Fine, thanks."), source="b"))
+    batch = collator([one, two])
+    eos = collator.tokenizer.eos_token_id
+    for row in range(2):
+        assert (batch["labels"][row] == eos).sum() == 1, "the reply's end-of-turn must stay trained"
+
+
+def test_truncation_never_cuts_image_tokens(qwen, images):
+    collator = qwen(model_max_length=20)
+    sample = Sample(conversation("<image><image>\nWhich digits?", "7 and 3"), images=list(images), source="s 4")
+    with pytest.raises(BadSample, match="s 4: .*would cut its image/video tokens"):
+        encode(collator, sample)
+
+
+def test_truncation_that_leaves_no_trained_token_is_refused(qwen):
+    collator = qwen(model_max_length=24)
+    sample = Sample(conversation("Tell me a long story about " + "the cat " * 20, "No."), source="s 5")
+    with pytest.raises(BadSample, match="s 5: no assistant token is left"):
+        encode(collator, sample)
+
+
+def test_truncation_keeps_the_replies_that_fit(qwen):
+    sample = Sample(conversation("Hi?", "Seven.", "More?", "Eight nine ten eleven twelve."), source="s")
+    full = encode(qwen(model_max_length=1024), sample)
+    cut = encode(qwen(model_max_length=len(full["input_ids"]) - 4), sample)
+    assert torch.equal(cut["input_ids"], full["input_ids"][:-4])
+    assert torch.equal(cut["labels"], full["labels"][:-4])
+    assert len(cut["mm_token_type_ids"]) == len(cut["input_ids"])
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("<image>\nWhat is it?", [{"type": "image"}, {"type": "text", "text": "What is it?"}]),
+        (
+            "Compare <image> with <video>.",
+            [
+                {"type": "text", "text": "Compare "},
+                {"type": "image"},
+                {"type": "text", "text": " with "},
+                {"type": "video"},
+                {"type": "text", "text": "."},
+            ],
+        ),
+        ("plain text ", [{"type": "text", "text": "plain text"}]),
+        ("<image><image>", [{"type": "image"}, {"type": "image"}]),
+    ],
+)
+def test_split_placeholders(text, parts):
+    assert split_placeholders(text) == parts
+
+
+def test_alignment_carries_labels_across_expansion():
+    plain = [1, 2, 50, 3, 4, 5]
+    in_reply = [False, False, False, False, True, True]
+    expanded = [1, 2, 50, 50, 50, 3, 4, 5]
+    assert align_labels(plain, in_reply, expanded, "s").tolist() == [-100] * 6 + [4, 5]
+
+
+def test_alignment_refuses_a_changed_reply():
+    with pytest.raises(ValueError, match="changed tokens inside an assistant reply"):
+        align_labels([1, 2, 3], [False, True, True], [1, 9, 3], "s")

@@ -1,0 +1,127 @@
+"""Exact supervised token ids per family: every assistant reply plus its end-of-turn text, nothing else.
+
+Parametrised over the registry, so a newly registered family fails here until its expected formats are added.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vlmtune.collators.base import IGNORE_INDEX
+from vlmtune.datasets import Sample, Turn, decode_video, open_image
+from vlmtune.supported_models import FAMILIES
+
+# What each family trains per assistant reply, as text: the reply and the end-of-turn that the released
+# checkpoint's template writes after it (or the eos appended where the template writes none).
+REPLY_FORMAT = {
+    "llava-1.5": " {reply}</s>",
+    "qwen2-vl": "{reply}<|im_end|>",
+    "qwen2.5-vl": "{reply}<|im_end|>",
+}
+
+# The released prompt format of each family, for one system prompt, an image and two turns.
+RENDERED = {
+    "llava-1.5": "Be brief. USER: <image>\nWhich digit? ASSISTANT: 7</s> USER: Sure? ASSISTANT: Yes.</s> ",
+    "qwen2-vl": (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>"
+        "Which digit?<|im_end|>\n<|im_start|>assistant\n7<|im_end|>\n<|im_start|>user\nSure?<|im_end|>\n"
+        "<|im_start|>assistant\nYes.<|im_end|>\n"
+    ),
+}
+RENDERED["qwen2.5-vl"] = RENDERED["qwen2-vl"]
+
+FAMILY_IDS = sorted(FAMILIES)
+
+
+def conversation(*texts: str) -> list[Turn]:
+    return [Turn("user" if i % 2 == 0 else "assistant", text) for i, text in enumerate(texts)]
+
+
+def shapes(images, video) -> dict[str, Sample]:
+    seven, three = images
+    return {
+        "single_turn": Sample(conversation("<image>\nWhich digit is shown?", "7"), images=[seven]),
+        "multi_turn": Sample(
+            conversation("<image>\nWhich digit is shown?", "7", "Are you sure?", "Yes, it is a seven."), images=[seven]
+        ),
+        "system_prompt": Sample(
+            conversation("<image>\nWhich digit?", "7"), images=[seven], system_prompt="Answer with the digit only."
+        ),
+        "multi_image": Sample(
+            conversation("<image>\nWhich digit?", "7", "And this one? <image>", "That one is a three."),
+            images=[seven, three],
+        ),
+        "two_images_one_turn": Sample(conversation("<image><image>\nWhich digits?", "7 and 3"), images=[seven, three]),
+        "text_only": Sample(conversation("What comes after six?", "Seven.", "And after that?", "Eight.")),
+        "video": Sample(conversation("<video>\nWhat happens?", "It gets brighter."), videos=[video]),
+    }
+
+
+def encode(collator, sample: Sample, num_frames: int = 4) -> dict[str, torch.Tensor]:
+    images = [open_image(path) for path in sample.images]
+    videos = [decode_video(path, num_frames) for path in sample.videos]
+    return collator.encode(sample, images, videos)
+
+
+def expected_ids(tokenizer, family_id: str, sample: Sample) -> list[int]:
+    ids = []
+    for turn in sample.turns:
+        if turn.role == "assistant":
+            ids += tokenizer.encode(REPLY_FORMAT[family_id].format(reply=turn.text), add_special_tokens=False)
+    return ids
+
+
+def test_every_family_has_expected_formats():
+    assert set(REPLY_FORMAT) == set(FAMILIES) == set(RENDERED)
+
+
+@pytest.mark.parametrize("family_id", FAMILY_IDS)
+@pytest.mark.parametrize(
+    "shape", ["single_turn", "multi_turn", "system_prompt", "multi_image", "two_images_one_turn", "text_only", "video"]
+)
+def test_supervised_ids_are_exactly_the_replies(family_id, shape, load_tiny, images, video):
+    family = FAMILIES[family_id]
+    if shape == "video" and not family.video:
+        pytest.skip(f"{family_id} takes no video")
+    if shape in ("multi_image", "two_images_one_turn") and not family.multi_image:
+        pytest.skip(f"{family_id} takes one image per sample")
+    _, processor = load_tiny(f"tiny-{family_id}")
+    collator = family.collator(processor, family.reply_end, model_max_length=1024)
+    sample = shapes(images, video)[shape]
+    sample.source = shape
+
+    features = encode(collator, sample)
+    input_ids, labels = features["input_ids"], features["labels"]
+
+    supervised = input_ids[labels != IGNORE_INDEX].tolist()
+    assert supervised == expected_ids(processor.tokenizer, family_id, sample)
+    assert torch.equal(labels[labels != IGNORE_INDEX], input_ids[labels != IGNORE_INDEX])
+    media_ids = list(collator.media_token_ids)
+    is_media = torch.isin(input_ids, torch.tensor(media_ids))
+    assert not (labels[is_media] != IGNORE_INDEX).any(), "an image/video token is trained"
+    if sample.images or sample.videos:
+        assert is_media.sum() > len(sample.images) + len(sample.videos), "placeholders were not expanded"
+
+
+@pytest.mark.parametrize("family_id", FAMILY_IDS)
+def test_template_renders_the_released_prompt_format(family_id, load_tiny, images):
+    family = FAMILIES[family_id]
+    _, processor = load_tiny(f"tiny-{family_id}")
+    collator = family.collator(processor, family.reply_end)
+    sample = Sample(
+        conversation("<image>\nWhich digit?", "7", "Sure?", "Yes."), images=[images[0]], system_prompt="Be brief."
+    )
+    assert collator.render(collator.to_messages(sample)) == RENDERED[family_id]
+
+
+@pytest.mark.parametrize("family_id", FAMILY_IDS)
+def test_per_sample_system_prompt_is_used(family_id, load_tiny):
+    family = FAMILIES[family_id]
+    _, processor = load_tiny(f"tiny-{family_id}")
+    collator = family.collator(processor, family.reply_end)
+    texts = []
+    for prompt in ("Answer in French.", "Answer in Greek."):
+        features = encode(collator, Sample(conversation("Hello?", "Hi."), system_prompt=prompt, source="s"))
+        texts.append(processor.tokenizer.decode(features["input_ids"]))
+    assert "Answer in French." in texts[0] and "Answer in Greek." in texts[1]

@@ -1,0 +1,57 @@
+"""The registry: lookups fail loudly with close matches, the table lists everything, prefixes match real modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from vlmtune import supported_models as registry
+from vlmtune.modeling import PARTS, part_of, part_roots
+from vlmtune.supported_models import FAMILIES, MODELS, ModulePrefixes, get_model, register_model
+
+
+def test_table_lists_every_model_family_and_tiny_id():
+    output = subprocess.run(
+        [sys.executable, "-m", "vlmtune.supported_models"], capture_output=True, text=True, check=True
+    ).stdout
+    for entry in MODELS.values():
+        assert entry.model_id in output and entry.hf_path in output
+    for family_id in FAMILIES:
+        assert f"tiny-{family_id}" in output
+    assert "llava-hf/llava-1.5-13b-hf" in output and "Qwen/Qwen2.5-VL-72B-Instruct" in output
+
+
+def test_unknown_id_lists_close_matches():
+    with pytest.raises(KeyError, match="unknown model id 'qwen2-vl-2b'.*did you mean 'qwen2-vl-2b-instruct'"):
+        get_model("qwen2-vl-2b")
+
+
+def test_duplicate_and_dangling_registrations_fail(monkeypatch):
+    monkeypatch.setattr(registry, "MODELS", dict(MODELS))
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("llava-1.5-7b", "llava-1.5", "somewhere/else")
+    with pytest.raises(ValueError, match="unknown family 'qwen2vl'.*did you mean"):
+        register_model("my-model", "qwen2vl", "me/my-model")
+
+
+def test_longest_prefix_decides_the_part():
+    prefixes = FAMILIES["qwen2-vl"].modules
+    assert part_of("model.visual.blocks.0.attn.qkv.weight", prefixes) == "vision_encoder"
+    assert part_of("model.visual.merger.mlp.0.weight", prefixes) == "vision_projector"
+    assert part_of("model.language_model.layers.0.mlp.up_proj.weight", prefixes) == "llm"
+    assert part_of("lm_head.weight", prefixes) == "llm"
+    assert part_of("model.visualizer.weight", prefixes) == "others"  # a prefix matches whole path segments
+
+
+@pytest.mark.parametrize("family_id", sorted(FAMILIES))
+def test_family_prefixes_cover_the_real_model(family_id, load_tiny):
+    model, _ = load_tiny(f"tiny-{family_id}")
+    prefixes: ModulePrefixes = FAMILIES[family_id].modules
+    for part in ("vision_encoder", "vision_projector", "llm"):
+        assert part_roots(model, prefixes, part), f"no module for {part}"
+    parts = {part_of(name, prefixes) for name, _ in model.named_parameters()}
+    assert parts <= set(PARTS)
+    unclaimed = [n for n, _ in model.named_parameters() if part_of(n, prefixes) == "others"]
+    assert not unclaimed or prefixes.others, f"parameters outside every prefix: {unclaimed[:3]}"
