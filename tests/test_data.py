@@ -122,6 +122,7 @@ def test_video_frames_are_sampled_evenly(tmp_path):
     levels = [int(np.asarray(frame).mean()) for frame in frames]
     assert len(frames) == 4
     assert levels == sorted(levels) and levels[0] < 15 and levels[-1] > 160  # first and last frames included
+    assert len(decode_video(path, num_frames=16)) == 16  # a short video repeats frames: one count per batch
 
 
 def test_to_load_image_table_covers_every_family():

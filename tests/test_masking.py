@@ -18,6 +18,12 @@ REPLY_FORMAT = {
     "llava-1.5": " {reply}</s>",
     "qwen2-vl": "{reply}<|im_end|>",
     "qwen2.5-vl": "{reply}<|im_end|>",
+    "llava-next": " {reply}</s>",
+    "llava-onevision": "{reply}<|im_end|>",
+    "idefics3": " {reply}<end_of_utterance>",
+    "smolvlm": " {reply}<end_of_utterance>",
+    "gemma3": "{reply}<end_of_turn>",
+    "internvl": "{reply}<|im_end|>",
 }
 
 # The released prompt format of each family, for one system prompt, an image and two turns.
@@ -30,6 +36,26 @@ RENDERED = {
     ),
 }
 RENDERED["qwen2.5-vl"] = RENDERED["qwen2-vl"]
+RENDERED["llava-next"] = (
+    "<<SYS>>\nBe brief.\n<</SYS>>\n\n[INST] <image>\nWhich digit? [/INST] 7</s> [INST] Sure? [/INST] Yes.</s> "
+)
+RENDERED["llava-onevision"] = (
+    "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n<image>\nWhich digit?<|im_end|>\n"
+    "<|im_start|>assistant\n7<|im_end|>\n<|im_start|>user\nSure?<|im_end|>\n<|im_start|>assistant\nYes.<|im_end|>\n"
+)
+RENDERED["idefics3"] = (
+    "<|begin_of_text|>System: Be brief.<end_of_utterance>\nUser:<image>Which digit?<end_of_utterance>\n"
+    "Assistant: 7<end_of_utterance>\nUser: Sure?<end_of_utterance>\nAssistant: Yes.<end_of_utterance>\n"
+)
+RENDERED["smolvlm"] = RENDERED["idefics3"].replace("<|begin_of_text|>", "<|im_start|>")
+RENDERED["gemma3"] = (
+    "<bos><start_of_turn>user\nBe brief.\n\n<start_of_image>Which digit?<end_of_turn>\n<start_of_turn>model\n"
+    "7<end_of_turn>\n<start_of_turn>user\nSure?<end_of_turn>\n<start_of_turn>model\nYes.<end_of_turn>\n"
+)
+RENDERED["internvl"] = (
+    "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n<IMG_CONTEXT>\nWhich digit?<|im_end|>\n"
+    "<|im_start|>assistant\n7<|im_end|>\n<|im_start|>user\nSure?<|im_end|>\n<|im_start|>assistant\nYes.<|im_end|>\n"
+)
 
 FAMILY_IDS = sorted(FAMILIES)
 

@@ -226,14 +226,17 @@ def open_image(path: str) -> Image.Image:
 
 
 def decode_video(path: str, num_frames: int) -> list[Image.Image]:
-    """`num_frames` frames sampled evenly over the whole video, decoded with PyAV."""
+    """Exactly `num_frames` frames sampled evenly over the whole video (a short one repeats frames), via PyAV.
+
+    Always the same count, so that families which stack videos per batch ([videos, frames, ...]) can batch them.
+    """
     import av  # optional dependency: only video samples need it
 
     with av.open(path) as container:
         frames = [frame.to_image() for frame in container.decode(video=0)]
     if not frames:
         raise BadSample(f"{path}: no video frames could be decoded")
-    picks = np.linspace(0, len(frames) - 1, num=min(num_frames, len(frames))).round().astype(int)
+    picks = np.linspace(0, len(frames) - 1, num=num_frames).round().astype(int)
     return [frames[i] for i in picks]
 
 

@@ -15,9 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlmtune.collators.gemma3 import Gemma3Collator
+from vlmtune.collators.idefics3 import Idefics3Collator
+from vlmtune.collators.internvl import InternVLCollator
 from vlmtune.collators.llava import LlavaCollator
+from vlmtune.collators.llava_next import LlavaNextCollator
+from vlmtune.collators.llava_onevision import LlavaOnevisionCollator
 from vlmtune.collators.qwen2_vl import Qwen2VLCollator
-from vlmtune.loaders import llava, qwen2_vl
+from vlmtune.collators.smolvlm import SmolVLMCollator
+from vlmtune.loaders import gemma3, idefics3, internvl, llava, llava_next, llava_onevision, qwen2_vl, smolvlm
 from vlmtune.tiny import TINY_PREFIX
 
 
@@ -164,6 +170,110 @@ register_family(
         video=True,
     )
 )
+# https://huggingface.co/llava-hf/llava-v1.6-mistral-7b-hf
+register_family(
+    Family(
+        family_id="llava-next",
+        load=llava_next.load,
+        build_tiny=llava_next.build_tiny,
+        collator=LlavaNextCollator,
+        modules=ModulePrefixes(
+            vision_encoder=("model.vision_tower",),
+            vision_projector=("model.multi_modal_projector",),
+            llm=("model.language_model", "lm_head"),
+            others=("model.image_newline",),
+        ),
+        to_load_image=True,
+        reply_end="</s>",
+        notes="the Mistral [INST] checkpoint; images render before the text of their turn; image_newline stays frozen",
+    )
+)
+# https://huggingface.co/llava-hf/llava-onevision-qwen2-0.5b-ov-hf
+register_family(
+    Family(
+        family_id="llava-onevision",
+        load=llava_onevision.load,
+        build_tiny=llava_onevision.build_tiny,
+        collator=LlavaOnevisionCollator,
+        modules=ModulePrefixes(
+            vision_encoder=("model.vision_tower",),
+            vision_projector=("model.multi_modal_projector",),
+            llm=("model.language_model", "lm_head"),
+            others=("model.image_newline",),
+        ),
+        to_load_image=True,
+        reply_end="<|im_end|>",
+        video=True,
+        notes="ChatML without a default system message; several images per sample use base tiles only, as released",
+    )
+)
+IDEFICS3_MODULES = ModulePrefixes(
+    vision_encoder=("model.vision_model",),
+    vision_projector=("model.connector",),
+    llm=("model.text_model", "lm_head"),
+)
+# https://huggingface.co/HuggingFaceM4/Idefics3-8B-Llama3 (SmolVLM v1 checkpoints are saved as idefics3 too)
+register_family(
+    Family(
+        family_id="idefics3",
+        load=idefics3.load,
+        build_tiny=idefics3.build_tiny,
+        collator=Idefics3Collator,
+        modules=IDEFICS3_MODULES,
+        to_load_image=True,
+        reply_end="<end_of_utterance>",
+        notes="a system message renders as 'System: ...'; real checkpoints split images into crops (long sequences)",
+    )
+)
+# https://huggingface.co/HuggingFaceTB/SmolVLM2-2.2B-Instruct
+register_family(
+    Family(
+        family_id="smolvlm",
+        load=smolvlm.load,
+        build_tiny=smolvlm.build_tiny,
+        collator=SmolVLMCollator,
+        modules=IDEFICS3_MODULES,
+        to_load_image=True,
+        reply_end="<end_of_utterance>",
+        video=True,
+        notes="one sample holds images or a video, not both; a system message renders as 'System: ...'",
+    )
+)
+# https://huggingface.co/google/gemma-3-4b-it
+register_family(
+    Family(
+        family_id="gemma3",
+        load=gemma3.load,
+        build_tiny=gemma3.build_tiny,
+        collator=Gemma3Collator,
+        modules=ModulePrefixes(
+            vision_encoder=("model.vision_tower",),
+            vision_projector=("model.multi_modal_projector",),
+            llm=("model.language_model", "lm_head"),
+        ),
+        to_load_image=True,
+        reply_end="<end_of_turn>",
+        notes="no system role: the template folds the system prompt into the first user turn",
+    )
+)
+# https://huggingface.co/OpenGVLab/InternVL3-1B-hf (the transformers-native -hf checkpoints)
+register_family(
+    Family(
+        family_id="internvl",
+        load=internvl.load,
+        build_tiny=internvl.build_tiny,
+        collator=InternVLCollator,
+        modules=ModulePrefixes(
+            vision_encoder=("model.vision_tower",),
+            vision_projector=("model.multi_modal_projector",),
+            llm=("model.language_model", "lm_head"),
+        ),
+        to_load_image=True,
+        reply_end="<|im_end|>",
+        video=True,
+        notes="image tiling (crop_to_patches) multiplies image tokens",
+    )
+)
 
 # --- models -----------------------------------------------------------------------------------------------
 
@@ -176,6 +286,20 @@ register_model("qwen2.5-vl-3b-instruct", "qwen2.5-vl", "Qwen/Qwen2.5-VL-3B-Instr
 register_model("qwen2.5-vl-7b-instruct", "qwen2.5-vl", "Qwen/Qwen2.5-VL-7B-Instruct")
 register_model("qwen2.5-vl-32b-instruct", "qwen2.5-vl", "Qwen/Qwen2.5-VL-32B-Instruct")
 register_model("qwen2.5-vl-72b-instruct", "qwen2.5-vl", "Qwen/Qwen2.5-VL-72B-Instruct")
+register_model("llava-v1.6-mistral-7b", "llava-next", "llava-hf/llava-v1.6-mistral-7b-hf")
+register_model("llava-onevision-qwen2-0.5b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf")
+register_model("llava-onevision-qwen2-7b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-7b-ov-hf")
+register_model("llava-onevision-qwen2-72b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-72b-ov-hf")
+register_model("idefics3-8b-llama3", "idefics3", "HuggingFaceM4/Idefics3-8B-Llama3")
+register_model("smolvlm-256m-instruct", "idefics3", "HuggingFaceTB/SmolVLM-256M-Instruct")
+register_model("smolvlm-500m-instruct", "idefics3", "HuggingFaceTB/SmolVLM-500M-Instruct")
+register_model("smolvlm2-2.2b-instruct", "smolvlm", "HuggingFaceTB/SmolVLM2-2.2B-Instruct")
+register_model("gemma-3-4b-it", "gemma3", "google/gemma-3-4b-it")
+register_model("gemma-3-12b-it", "gemma3", "google/gemma-3-12b-it")
+register_model("gemma-3-27b-it", "gemma3", "google/gemma-3-27b-it")
+register_model("internvl3-1b", "internvl", "OpenGVLab/InternVL3-1B-hf")
+register_model("internvl3-2b", "internvl", "OpenGVLab/InternVL3-2B-hf")
+register_model("internvl3-8b", "internvl", "OpenGVLab/InternVL3-8B-hf")
 
 
 def format_table() -> str:

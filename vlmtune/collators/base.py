@@ -129,8 +129,13 @@ class VLMCollator:
 
     # --- encoding -----------------------------------------------------------------------------------------
 
+    def adds_bos(self, text: str) -> bool:
+        """Whether tokenizing `text` should add special tokens: not when the template already wrote the bos."""
+        bos = self.tokenizer.bos_token
+        return not (bos and text.startswith(bos))
+
     def processor_inputs(self, text: str, images: list, videos: list) -> dict[str, Any]:
-        inputs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
+        inputs: dict[str, Any] = {"text": [text], "return_tensors": "pt", "add_special_tokens": self.adds_bos(text)}
         if images:
             inputs["images"] = images
         if videos:
@@ -141,7 +146,7 @@ class VLMCollator:
         messages = self.to_messages(sample)
         text = self.render(messages)
         spans = self.reply_spans(messages, text)
-        plain = self.tokenizer(text, return_offsets_mapping=True)
+        plain = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=self.adds_bos(text))
         in_reply = [any(start <= s < end for start, end in spans) for s, _ in plain["offset_mapping"]]
         features = dict(self.processor(**self.processor_inputs(text, images, videos)))
         input_ids = features["input_ids"][0]
@@ -199,6 +204,21 @@ class VLMCollator:
     def merge_media(self, key: str, values: list[torch.Tensor]) -> torch.Tensor:
         """Put one media tensor of several samples together; the default stacks images along dim 0."""
         return torch.cat(values, dim=0)
+
+
+def pad_and_concat(values: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate on dim 0 after zero-padding every other dim to the largest in the batch.
+
+    For media whose per-sample shape varies beyond dim 0 (anyres tiles, per-sample image stacks); the models
+    drop all-zero padding using their size tensors (`image_sizes`) or masks.
+    """
+    shape = [max(value.shape[d] for value in values) for d in range(1, values[0].dim())]
+    padded = []
+    for value in values:
+        out = value.new_zeros((value.shape[0], *shape))
+        out[tuple(slice(0, n) for n in value.shape)] = value
+        padded.append(out)
+    return torch.cat(padded, dim=0)
 
 
 def pad(rows: list[torch.Tensor], length: int, value: int) -> torch.Tensor:

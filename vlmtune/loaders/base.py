@@ -21,6 +21,10 @@ def load_model_and_processor(
     return model, processor
 
 
+# The vision tower of every tiny model: 2 layers, 64 wide (the image and patch sizes are the family's).
+TINY_VISION_SIZES = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
+
+
 def tiny_text_config(tokenizer, **overrides: Any) -> dict[str, Any]:
     """Sizes of a tiny decoder (2 layers, 128 wide) with the tokenizer's vocabulary and special-token ids.
 

@@ -15,7 +15,7 @@ from transformers import (
     LlavaProcessor,
 )
 
-from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
 from vlmtune.tiny import train_tokenizer
 
 # The prompt format of llava-hf/llava-1.5-*-hf: "USER: <image>\n{question} ASSISTANT: {answer} USER: ...".
@@ -50,10 +50,7 @@ def build_tiny(folder: Path) -> None:
     config = LlavaConfig(
         text_config=LlamaConfig(**tiny_text_config(tokenizer)),
         vision_config=CLIPVisionConfig(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=2,
+            **TINY_VISION_SIZES,
             image_size=TINY_IMAGE_SIZE,
             patch_size=TINY_PATCH_SIZE,
             projection_dim=64,
