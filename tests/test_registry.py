@@ -55,3 +55,23 @@ def test_family_prefixes_cover_the_real_model(family_id, load_tiny):
     assert parts <= set(PARTS)
     unclaimed = [n for n, _ in model.named_parameters() if part_of(n, prefixes) == "others"]
     assert not unclaimed or prefixes.others, f"parameters outside every prefix: {unclaimed[:3]}"
+
+
+def test_adding_a_checkpoint_as_the_guide_says(monkeypatch, tmp_path, isolated_tiny_cache):
+    """docs/add_new_model.md (a): one register_model line makes a new id load, encode and train."""
+    import torch
+
+    from tests.test_masking import conversation, encode
+    from vlmtune.datasets import Sample
+    from vlmtune.modeling import checkpoint_path
+
+    monkeypatch.setattr(registry, "MODELS", dict(MODELS))
+    folder = checkpoint_path(get_model("tiny-qwen2-vl"))  # stands in for a downloaded checkpoint folder
+    register_model("my-qwen2-vl", "qwen2-vl", str(folder))
+
+    entry = get_model("my-qwen2-vl")
+    model, processor = entry.family.load(checkpoint_path(entry))
+    collator = entry.family.collator(processor, entry.family.reply_end)
+    batch = collator([encode(collator, Sample(conversation("Hi?", "Yo."), source="s"))])
+    assert torch.isfinite(model(**batch).loss)
+    assert "my-qwen2-vl" in registry.format_table()
