@@ -21,8 +21,17 @@ def generate_replies(
         for start in range(0, len(samples), batch_size):
             chunk = samples[start : start + batch_size]
             prompts = [collator.render(collator.to_messages(s)[:-1], add_generation_prompt=True) for s in chunk]
-            images = [open_image(path) for s in chunk for path in s.images]
-            inputs = processor(text=prompts, images=images or None, padding=True, return_tensors="pt").to(model.device)
+            # Images grouped per prompt: processors that count images per sample (Gemma 3, Idefics3) need it.
+            images = [[open_image(path) for path in s.images] for s in chunk]
+            if not any(images):
+                images = None
+            inputs = processor(
+                text=prompts,
+                images=images,
+                padding=True,
+                return_tensors="pt",
+                add_special_tokens=collator.adds_bos(prompts[0]),  # as in training: no second bos
+            ).to(model.device)
             output = model.generate(
                 **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=collator.pad_token_id
             )

@@ -1,0 +1,23 @@
+"""Batched greedy generation works for every family (used by the demo's accuracy and by chat)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_masking import conversation
+from vlmtune.datasets import Sample
+from vlmtune.inference import generate_replies
+from vlmtune.supported_models import FAMILIES
+
+
+@pytest.mark.parametrize("family_id", sorted(FAMILIES))
+def test_generates_one_reply_per_sample(family_id, load_tiny, images):
+    model, processor = load_tiny(f"tiny-{family_id}")
+    family = FAMILIES[family_id]
+    collator = family.collator(processor, family.reply_end)
+    samples = [
+        Sample(conversation("<image>\nWhich digit?", "7"), images=[images[0]]),
+        Sample(conversation("<image>\nAnd this one?", "3"), images=[images[1]]),
+    ]
+    replies = generate_replies(model, collator, samples, max_new_tokens=2)
+    assert len(replies) == 2 and all(isinstance(reply, str) for reply in replies)
