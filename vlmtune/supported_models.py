@@ -125,6 +125,13 @@ LLAVA_MODULES = ModulePrefixes(
     vision_projector=("model.multi_modal_projector",),
     llm=("model.language_model", "lm_head"),
 )
+# LLaVA-NeXT / OneVision: the LLaVA layout plus the learned row separator of anyres tiles.
+LLAVA_TILED_MODULES = ModulePrefixes(
+    vision_encoder=LLAVA_MODULES.vision_encoder,
+    vision_projector=LLAVA_MODULES.vision_projector,
+    llm=LLAVA_MODULES.llm,
+    others=("model.image_newline",),
+)
 QWEN_VL_MODULES = ModulePrefixes(
     vision_encoder=("model.visual",),
     vision_projector=("model.visual.merger",),
@@ -177,12 +184,7 @@ register_family(
         load=llava_next.load,
         build_tiny=llava_next.build_tiny,
         collator=LlavaNextCollator,
-        modules=ModulePrefixes(
-            vision_encoder=("model.vision_tower",),
-            vision_projector=("model.multi_modal_projector",),
-            llm=("model.language_model", "lm_head"),
-            others=("model.image_newline",),
-        ),
+        modules=LLAVA_TILED_MODULES,
         to_load_image=True,
         reply_end="</s>",
         notes="the Mistral [INST] checkpoint; images render before the text of their turn; image_newline stays frozen",
@@ -195,12 +197,7 @@ register_family(
         load=llava_onevision.load,
         build_tiny=llava_onevision.build_tiny,
         collator=LlavaOnevisionCollator,
-        modules=ModulePrefixes(
-            vision_encoder=("model.vision_tower",),
-            vision_projector=("model.multi_modal_projector",),
-            llm=("model.language_model", "lm_head"),
-            others=("model.image_newline",),
-        ),
+        modules=LLAVA_TILED_MODULES,
         to_load_image=True,
         reply_end="<|im_end|>",
         video=True,
@@ -246,11 +243,7 @@ register_family(
         load=gemma3.load,
         build_tiny=gemma3.build_tiny,
         collator=Gemma3Collator,
-        modules=ModulePrefixes(
-            vision_encoder=("model.vision_tower",),
-            vision_projector=("model.multi_modal_projector",),
-            llm=("model.language_model", "lm_head"),
-        ),
+        modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<end_of_turn>",
         notes="no system role: the template folds the system prompt into the first user turn",
@@ -263,11 +256,7 @@ register_family(
         load=internvl.load,
         build_tiny=internvl.build_tiny,
         collator=InternVLCollator,
-        modules=ModulePrefixes(
-            vision_encoder=("model.vision_tower",),
-            vision_projector=("model.multi_modal_projector",),
-            llm=("model.language_model", "lm_head"),
-        ),
+        modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<|im_end|>",
         video=True,
