@@ -104,3 +104,18 @@ def test_alignment_carries_labels_across_expansion():
 def test_alignment_refuses_a_changed_reply():
     with pytest.raises(ValueError, match="changed tokens inside an assistant reply"):
         align_labels([1, 2, 3], [False, True, True], [1, 9, 3], "s")
+
+
+@pytest.mark.parametrize("family_id", sorted(FAMILIES))
+def test_truncation_guard_knows_every_familys_image_tokens(family_id, load_tiny, images):
+    """A cut anywhere inside the tokens the model counts per image is refused, for every family."""
+    _, processor = load_tiny(f"tiny-{family_id}")
+    family = FAMILIES[family_id]
+    sample = Sample(conversation("Hi?", "Hello.", "Look: <image>", "A seven."), images=[images[0]], source="s 9")
+    full = encode(family.collator(processor, family.reply_end, model_max_length=4096), sample)
+    soft = (full["input_ids"] == processor.tokenizer.image_token_id).nonzero().flatten().tolist()
+    assert len(soft) > 1
+    for cut in (soft[0] + 1, soft[-1]):
+        collator = family.collator(processor, family.reply_end, model_max_length=cut)
+        with pytest.raises(BadSample, match="s 9: .*would cut its image/video tokens"):
+            encode(collator, sample)

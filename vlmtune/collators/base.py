@@ -21,8 +21,32 @@ import torch
 from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, BadSample, Sample
 
 IGNORE_INDEX = -100
+# Where processors and tokenizers keep the ids of what they write for images and videos: the placeholders, the
+# soft tokens the model counts (Gemma 3's processor.image_token_id is the bracket, its tokenizer's the soft token)
+# and the brackets around them. The truncation guard treats all of them as one image it must not cut.
+MEDIA_TOKEN_ATTRIBUTES = (
+    "image_token_id",
+    "video_token_id",
+    "boi_token_id",
+    "eoi_token_id",
+    "start_image_token_id",
+    "end_image_token_id",
+    "fake_image_token_id",
+    "global_image_token_id",
+)
 # Keys whose tensors run along the token sequence: padded and truncated with input_ids.
 SEQUENCE_KEYS = ("input_ids", "labels", "attention_mask", "mm_token_type_ids", "token_type_ids")
+
+
+def media_token_ids(processor: Any) -> set[int]:
+    """Every media token id that the processor or its tokenizer names (see MEDIA_TOKEN_ATTRIBUTES)."""
+    ids = set()
+    for owner in (processor, processor.tokenizer):
+        for name in MEDIA_TOKEN_ATTRIBUTES:
+            value = getattr(owner, name, None)
+            if isinstance(value, int):
+                ids.add(value)
+    return ids
 
 
 def split_placeholders(text: str) -> list[dict[str, str]]:
@@ -77,11 +101,7 @@ class VLMCollator:
         self.pad_token_id = self.tokenizer.pad_token_id
         if self.pad_token_id is None:
             self.pad_token_id = self.tokenizer.eos_token_id
-        self.media_token_ids = {
-            token_id
-            for token_id in (getattr(processor, "image_token_id", None), getattr(processor, "video_token_id", None))
-            if token_id is not None
-        }
+        self.media_token_ids = media_token_ids(processor)
 
     # --- rendering ----------------------------------------------------------------------------------------
 
