@@ -90,19 +90,24 @@ def build_tiny(folder: Path) -> None:
         additional_special_tokens=ROW_COL_TOKENS,
         add_bos=True,
     )
-    config = Idefics3Config(
-        text_config=LlamaConfig(**tiny_text_config(tokenizer)),
-        vision_config=tiny_vision_config(Idefics3VisionConfig),
-        image_token_id=tokenizer.image_token_id,
-        scale_factor=TINY_SCALE_FACTOR,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    model = Idefics3ForConditionalGeneration(config)
     processor = Idefics3Processor(
         image_processor=Idefics3ImageProcessor(**tiny_image_kwargs()),
         tokenizer=tokenizer,
         image_seq_len=TINY_IMAGE_SEQ_LEN,
         chat_template=CHAT_TEMPLATE,
     )
-    save_tiny(folder, model, processor)
+    save_tiny_model(folder, processor, Idefics3Config, Idefics3VisionConfig, Idefics3ForConditionalGeneration)
+
+
+def save_tiny_model(folder: Path, processor, config_class, vision_config_class, model_class) -> None:
+    """The tiny Idefics3-style model (shared with SmolVLM) around `processor`'s tokenizer, saved with it."""
+    tokenizer = processor.tokenizer
+    config = config_class(
+        text_config=LlamaConfig(**tiny_text_config(tokenizer)),
+        vision_config=tiny_vision_config(vision_config_class),
+        image_token_id=tokenizer.image_token_id,
+        scale_factor=TINY_SCALE_FACTOR,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    save_tiny(folder, model_class(config), processor)

@@ -37,16 +37,21 @@ TINY_IMAGE_SIZE = 32
 TINY_PATCH_SIZE = 8
 
 
+def tiny_llama_tokenizer():
+    """LLaMA-style special tokens (`<s>` added in front, `</s>`, `<unk>`, `<pad>`) and `<image>`."""
+    return train_tokenizer(
+        {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"},
+        extra_special_tokens={"image_token": "<image>"},
+        add_bos=True,
+    )
+
+
 def load(path: str, **model_kwargs: Any):
     return load_model_and_processor(path, LlavaForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:
-    tokenizer = train_tokenizer(
-        {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"},
-        extra_special_tokens={"image_token": "<image>"},
-        add_bos=True,
-    )
+    tokenizer = tiny_llama_tokenizer()
     config = LlavaConfig(
         text_config=LlamaConfig(**tiny_text_config(tokenizer)),
         vision_config=CLIPVisionConfig(

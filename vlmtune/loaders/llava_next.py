@@ -22,7 +22,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.llava import tiny_llama_tokenizer
 
 # The prompt format of https://huggingface.co/llava-hf/llava-v1.6-mistral-7b-hf (its chat_template.json):
 #   "<<SYS>>\n{system}\n<</SYS>>\n\n[INST] <image>\n{question} [/INST] {answer}</s> [INST] {question2} [/INST]"
@@ -65,11 +65,7 @@ def load(path: str, **model_kwargs: Any):
 
 
 def build_tiny(folder: Path) -> None:
-    tokenizer = train_tokenizer(
-        {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"},
-        extra_special_tokens={"image_token": "<image>"},
-        add_bos=True,
-    )
+    tokenizer = tiny_llama_tokenizer()
     config = LlavaNextConfig(
         text_config=MistralConfig(**tiny_text_config(tokenizer, sliding_window=None)),
         vision_config=CLIPVisionConfig(

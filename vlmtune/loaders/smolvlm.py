@@ -10,9 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import (
-    LlamaConfig,
     SmolVLMConfig,
     SmolVLMForConditionalGeneration,
     SmolVLMImageProcessor,
@@ -21,14 +19,13 @@ from transformers import (
     SmolVLMVisionConfig,
 )
 
-from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import load_model_and_processor
 from vlmtune.loaders.idefics3 import (
     IMAGE_MARKERS,
     ROW_COL_TOKENS,
     TINY_IMAGE_SEQ_LEN,
-    TINY_SCALE_FACTOR,
+    save_tiny_model,
     tiny_image_kwargs,
-    tiny_vision_config,
 )
 from vlmtune.tiny import train_tokenizer
 
@@ -74,15 +71,6 @@ def build_tiny(folder: Path) -> None:
         extra_special_tokens={**IMAGE_MARKERS, "video_token": "<video>"},
         additional_special_tokens=ROW_COL_TOKENS,
     )
-    config = SmolVLMConfig(
-        text_config=LlamaConfig(**tiny_text_config(tokenizer)),
-        vision_config=tiny_vision_config(SmolVLMVisionConfig),
-        image_token_id=tokenizer.image_token_id,
-        scale_factor=TINY_SCALE_FACTOR,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    model = SmolVLMForConditionalGeneration(config)
     processor = SmolVLMProcessor(
         image_processor=SmolVLMImageProcessor(**tiny_image_kwargs()),
         video_processor=SmolVLMVideoProcessor(
@@ -94,4 +82,4 @@ def build_tiny(folder: Path) -> None:
         image_seq_len=TINY_IMAGE_SEQ_LEN,
         chat_template=CHAT_TEMPLATE,
     )
-    save_tiny(folder, model, processor)
+    save_tiny_model(folder, processor, SmolVLMConfig, SmolVLMVisionConfig, SmolVLMForConditionalGeneration)
