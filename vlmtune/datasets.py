@@ -403,8 +403,10 @@ def encode_with_media(
 
 
 def skipped_summary(skipped: Mapping[object, str], during: str) -> str:
-    """One readable list of the samples skipped `during` something (each line: sample, file and reason)."""
-    lines = "\n".join(f"  {why}" for why in skipped.values())
+    """One readable list of the samples skipped `during` something (each line: sample, file and reason), in the
+    data's order."""
+    order = sorted(skipped) if all(isinstance(key, int) for key in skipped) else list(skipped)  # streamed: as met
+    lines = "\n".join(f"  {skipped[key]}" for key in order)
     return f"skipped {len(skipped)} bad sample(s) during {during}:\n{lines}"
 
 

@@ -1,0 +1,132 @@
+"""Bad media never crash a run: a truncated mp4 and a corrupt image are refused up front (or skipped with
+`--skip_bad_samples`), and media that turn bad after the checks are skipped and counted during training.
+
+Runs the real command line in-process (`vlmtune.cli.main`), as tests/test_bad_inputs.py does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from tests.conftest import digit_png
+from tests.media_fixtures import truncate, write_corrupt_image, write_numbered_video
+from vlmtune.cli import main as cli_main
+
+
+def record(media: str, key: str = "image") -> dict:
+    placeholder = "<image>" if key == "image" else "<video>"
+    turns = [{"from": "human", "value": f"{placeholder}\nWhat is shown?"}, {"from": "gpt", "value": "a digit"}]
+    return {key: media, "conversations": turns}
+
+
+def bad_media_data(folder: Path) -> Path:
+    """Four samples: a good image, a truncated mp4 (60 frames promised), a good video, a corrupt image."""
+    digit_png(folder, "seven.png", 7)
+    truncate(write_numbered_video(folder / "cut.mp4", seconds=2))
+    write_numbered_video(folder / "good.mp4", seconds=2)
+    write_corrupt_image(folder / "corrupt.png")
+    records = [record("seven.png"), record("cut.mp4", "video"), record("good.mp4", "video"), record("corrupt.png")]
+    path = folder / "data.json"
+    path.write_text(json.dumps(records))
+    return path
+
+
+def train_argv(data_path: Path, output_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--model_id=tiny-qwen2-vl",
+        f"--data_path={data_path}",
+        f"--output_dir={output_dir}",
+        "--num_frames=4",
+        "--max_steps=2",
+        "--per_device_train_batch_size=2",
+        "--report_to=none",
+        *extra,
+    ]
+
+
+def cut_problem(folder: Path) -> str:
+    truncated = "holds 33 of the 60 frames its header promises (the file is truncated)"
+    return f"data.json sample 1: video 0: {folder}/cut.mp4: {truncated}"
+
+
+def corrupt_problem(folder: Path) -> str:
+    reason = f"UnidentifiedImageError: cannot identify image file '{folder}/corrupt.png'"
+    return f"data.json sample 3: image 0: {folder}/corrupt.png: not a readable image ({reason})"
+
+
+def test_validate_reports_a_truncated_video_in_one_line_naming_it(tmp_path, capsys):
+    data_path = bad_media_data(tmp_path)
+    assert cli_main(["validate", "--data_path", str(data_path), "--num_frames", "4"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    cut_line = f"error: data.json sample 1: video 0: {tmp_path}/cut.mp4: not a decodable video (InvalidDataError:"
+    assert [line for line in lines if line.startswith("error:")][0].startswith(cut_line)
+    assert lines[1] == f"error: {corrupt_problem(tmp_path)}"
+    assert lines[-1] == f"{data_path}: 4 sample(s) checked: 2 ok, 2 with errors, 0 warning(s)"
+    assert len(lines) == 3
+
+
+def test_train_refuses_a_truncated_video_and_a_corrupt_image_up_front_naming_both(tmp_path, capsys):
+    data_path = bad_media_data(tmp_path)
+    assert cli_main(["train", *train_argv(data_path, tmp_path / "out")]) == 1
+    output = capsys.readouterr()
+    assert "Traceback" not in output.out + output.err
+    assert output.err.splitlines() == [
+        f"vlmtune train: error: 2 problem(s) in {data_path}:",
+        f"  {cut_problem(tmp_path)}",
+        f"  {corrupt_problem(tmp_path)}",
+        "fix them (vlmtune validate --data_path ... lists every problem), or pass --skip_bad_samples to train on the "
+        "good samples only",
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_with_skip_bad_samples_finishes_and_names_both(tmp_path, capsys, caplog):
+    caplog.set_level(logging.WARNING)
+    data_path = bad_media_data(tmp_path)
+    assert cli_main(["train", *train_argv(data_path, tmp_path / "out", "--skip_bad_samples=true")]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    skipped = [w for w in warnings if w.startswith("skipping bad samples (4 checked)")]
+    assert skipped == [
+        f"skipping bad samples (4 checked): 2 problem(s) in {data_path}:\n  {cut_problem(tmp_path)}\n"
+        f"  {corrupt_problem(tmp_path)}"
+    ]
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+
+
+class BreakMediaAtStart(TrainerCallback):
+    """Replaces a video that passed the checks with half of itself, as a copy still being written would be."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        truncate(self.path)
+
+
+def test_media_that_fail_only_during_training_are_skipped_counted_and_summarised(tmp_path, caplog):
+    from vlmtune.arguments import parse_args
+    from vlmtune.train import train
+
+    caplog.set_level(logging.WARNING)
+    digit_png(tmp_path, "seven.png", 7)
+    whole = Path(digit_png(tmp_path, "whole.png", 3, size=64)).read_bytes()
+    (tmp_path / "cut.png").write_bytes(whole[: len(whole) // 2])  # its header reads: it passes the quick check
+    write_numbered_video(tmp_path / "later.mp4", seconds=4)
+    records = [record("seven.png"), record("cut.png"), record("later.mp4", "video"), record("seven.png")]
+    data_path = tmp_path / "data.json"
+    data_path.write_text(json.dumps(records))
+    argv = train_argv(data_path, tmp_path / "out", "--num_train_epochs=2", "--max_steps=-1")
+    trainer = train(*parse_args(argv), callbacks=[BreakMediaAtStart(tmp_path / "later.mp4")])
+    assert trainer.state.global_step == 4  # 2 epochs of 2 batches: the bad samples' places filled by good ones
+    skipped = trainer.train_dataset.skipped
+    assert sorted(skipped) == [1, 2]
+    assert skipped[1].startswith(f"data.json sample 1: image 0: {tmp_path}/cut.png: not a readable image (OSError:")
+    assert skipped[2].startswith(f"data.json sample 2: video 0: {tmp_path}/later.mp4: not a decodable video (")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum(w.startswith("skipping bad sample (") for w in warnings) == 2  # bad in both epochs, reported once
+    assert f"skipped 2 bad sample(s) during training:\n  {skipped[1]}\n  {skipped[2]}" in warnings
