@@ -243,7 +243,11 @@ def _open_video(path: str):
         with av.open(path) as container:
             if not container.streams.video:
                 raise BadSample(f"{path}: has no video stream")
-            yield container, container.streams.video[0]
+            stream = container.streams.video[0]
+            # Two decoding threads (frame and slice): about 2x faster on 2 cores (benchmarks/video_decode.py); not
+            # one per core, which would oversubscribe the cores when several dataloader workers decode at once.
+            stream.thread_type, stream.codec_context.thread_count = "AUTO", 2
+            yield container, stream
     except BadSample:
         raise
     except Exception as error:  # PyAV raises its own error types per codec and container (not OSErrors)
