@@ -133,3 +133,77 @@ def test_media_that_fail_only_during_training_are_skipped_counted_and_summarised
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert sum(w.startswith("skipping bad sample (") for w in warnings) == 2  # bad in both epochs, reported once
     assert f"skipped 2 bad sample(s) during training:\n  {skipped[1]}\n  {skipped[2]}" in warnings
+
+
+def test_preview_names_bad_media_and_shows_the_good_samples(tmp_path, capsys):
+    data_path = bad_media_data(tmp_path)
+    argv = ["preview", "--model_id", "tiny-qwen2-vl", "--data_path", str(data_path), "--num_samples", "4"]
+    assert cli_main([*argv, "--num_frames", "4"]) == 1
+    output = capsys.readouterr().out
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2
+    cut_short = CUT_SHORT.format(path=re.escape(f"{tmp_path}/cut.mp4"), total=60)
+    assert re.fullmatch(f"error: data.json sample 1: video 0: {cut_short}", errors[0])
+    assert errors[1] == f"error: {corrupt_problem(tmp_path)}"
+    assert [line.split(":")[0] for line in output.splitlines() if line.startswith("---")] == [
+        "--- data.json sample 0",
+        "--- data.json sample 2",
+    ]
+
+
+def test_chat_batch_mode_answers_the_good_samples_and_names_the_bad(tmp_path, capsys):
+    data_path = bad_media_data(tmp_path)
+    out = tmp_path / "predictions.jsonl"
+    argv = ["chat", "tiny-qwen2-vl", "--data_path", str(data_path), "--output", str(out), "--max_new_tokens", "2"]
+    assert cli_main([*argv, "--num_frames", "4", "--batch_size", "4"]) == 0
+    assert capsys.readouterr().out == f"2 predictions written to {out} (2 bad sample(s) skipped)\n"
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [isinstance(row["prediction"], str) for row in rows] == [True, False, True, False]
+    cut_short = CUT_SHORT.format(path=re.escape(f"{tmp_path}/cut.mp4"), total=60)
+    assert re.fullmatch(f"data.json sample 1: video 0: {cut_short}", rows[1]["error"])
+    assert rows[3]["error"] == corrupt_problem(tmp_path)
+    assert "error" not in rows[0] and "error" not in rows[2]
+
+
+def test_chat_on_one_truncated_video_ends_in_one_line(tmp_path, capsys):
+    cut = truncate(write_numbered_video(tmp_path / "cut.mp4", seconds=2))
+    assert cli_main(["chat", "tiny-qwen2-vl", "--video", cut, "--prompt", "What happens?", "--num_frames", "4"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    cut_short = CUT_SHORT.format(path=re.escape(cut), total=60)
+    assert len(lines) == 1 and re.fullmatch(f"vlmtune chat: error: --prompt: video 0: {cut_short}", lines[0]), lines
+
+
+def test_evaluation_scores_the_good_samples_only(tmp_path, load_tiny):
+    from vlmtune.datasets import Sample, Turn
+    from vlmtune.evaluation import exact_match, generation_metrics
+
+    model, processor = load_tiny("tiny-qwen2-vl")
+    from vlmtune.supported_models import get_model
+
+    family = get_model("tiny-qwen2-vl").family
+    collator = family.collator(processor, family.reply_end)
+    image = digit_png(tmp_path, "seven.png", 7)
+    cut = truncate(write_numbered_video(tmp_path / "cut.mp4", seconds=2))
+    good = Sample([Turn("user", "<image>\nWhich digit?"), Turn("assistant", "7")], images=[image], source="s 0")
+    bad = Sample([Turn("user", "<video>\nWhat?"), Turn("assistant", "x")], videos=[cut], source="s 1")
+    replies_alone = generation_metrics(model, collator, [good], exact_match, 2, 2, 4)
+    assert generation_metrics(model, collator, [good, bad], exact_match, 2, 2, 4) == replies_alone
+    assert generation_metrics(model, collator, [bad], exact_match, 2, 2, 4) == {}
+
+
+def test_media_the_processor_refuses_are_skipped_as_bad_samples(tmp_path, load_tiny):
+    from PIL import Image
+
+    from vlmtune.datasets import LazySupervisedDataset, Sample, Turn
+    from vlmtune.supported_models import get_model
+
+    _, processor = load_tiny("tiny-qwen2-vl")
+    family = get_model("tiny-qwen2-vl").family
+    collator = family.collator(processor, family.reply_end)
+    Image.new("RGB", (2000, 1)).save(tmp_path / "line.png")  # Qwen2-VL's processor refuses such aspect ratios
+    turns = [Turn("user", "<image>\nWhich digit?"), Turn("assistant", "7")]
+    line = Sample(turns, images=[str(tmp_path / "line.png")], source="s 0")
+    good = Sample(turns, images=[digit_png(tmp_path, "seven.png", 7)], source="s 1")
+    dataset = LazySupervisedDataset([line, good], collator.encode)
+    assert dataset[0]["input_ids"].tolist() == dataset[1]["input_ids"].tolist()  # its place taken by the next
+    assert dataset.skipped == {0: "s 0: ValueError: absolute aspect ratio must be smaller than 200, got 2000.0"}

@@ -24,7 +24,7 @@ from vlmtune.formats import DATA_FORMATS, load_samples
 from vlmtune.inference import generate_replies
 from vlmtune.outputs import DTYPE_CHOICES, load_for_inference, source_entry
 from vlmtune.supported_models import Family
-from vlmtune.validate import check_family
+from vlmtune.validate import check_family, check_media
 
 
 def question_sample(
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         samples = read_questions(family, args)
     else:
         samples = [question_sample(family, args.prompt, args.image, args.video, args.system_prompt)]
+        check_media(samples[0], decode=True, num_frames=args.num_frames)  # a bad file: one line, before the model
     model, processor, entry = load_for_inference(args.model, args.model_id, args.base, dtype=args.dtype)
     model.to(args.device)
     collator = entry.family.collator(processor, entry.family.reply_end)

@@ -90,4 +90,6 @@ def generation_metrics(
     # A sample whose media cannot be read has a BadSample for a reply (logged where it was met): not scored.
     by_index = gather_replies([(i, r) for i, r in zip(indices, replies, strict=True) if isinstance(r, str)])
     scored = sorted(by_index)
+    if not scored:
+        return {}  # every sample was bad (each named in the log): nothing to score
     return score(metric, [by_index[i] for i in scored], [samples[i].turns[-1].text for i in scored])
