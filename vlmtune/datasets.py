@@ -316,13 +316,21 @@ class _Picker:
         self.chosen.append(self.last_kept[1])
 
 
+# PyAV's `frame.rotation`: the display matrix's counterclockwise rotation in degrees, in [-180, 180].
+UPRIGHT = {
+    90: Image.Transpose.ROTATE_90,
+    -90: Image.Transpose.ROTATE_270,
+    180: Image.Transpose.ROTATE_180,
+    -180: Image.Transpose.ROTATE_180,
+}
+
+
 def upright_image(frame) -> Image.Image:
-    """The frame as an RGB image, rotated as the file's display matrix says (phones store portrait video so)."""
+    """The frame as an RGB image, rotated as the file's display matrix says (phones store portrait video so);
+    flips in the matrix, which PyAV does not report, are not applied."""
     image = frame.to_image()
-    turns = {90: Image.Transpose.ROTATE_90, -90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180}
-    turns[-180] = turns[180]
-    rotation = getattr(frame, "rotation", 0) or 0
-    return image.transpose(turns[rotation]) if rotation in turns else image
+    rotation = frame.rotation
+    return image.transpose(UPRIGHT[rotation]) if rotation in UPRIGHT else image
 
 
 def _sample_stream(container, stream, path: str, num_frames: int, to_image: bool) -> DecodedVideo:
