@@ -71,7 +71,7 @@ def write_numbered_video(
 
     times = frame_times if frame_times is not None else [i / fps for i in range(round(seconds * fps))]
     time_base = Fraction(1, 90000 if frame_times is not None else fps)
-    options = {"movflags": "faststart"}
+    options = {"movflags": "faststart"} if str(path).endswith(".mp4") else {}
     with av.open(str(path), mode="w", options=options) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"

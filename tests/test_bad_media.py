@@ -51,7 +51,7 @@ def train_argv(data_path: Path, output_dir: Path, *extra: str) -> list[str]:
 
 
 def cut_problem(folder: Path) -> str:
-    truncated = "holds 33 of the 60 frames its header promises (the file is truncated)"
+    truncated = "holds 32 of the 60 frames its header promises (the file is truncated)"
     return f"data.json sample 1: video 0: {folder}/cut.mp4: {truncated}"
 
 

@@ -176,8 +176,8 @@ def video_problem(path: str, num_frames: int = 8, decode: bool = True) -> str | 
 
     Decodes every frame that `decode_video(path, num_frames)` would pick, through the same code, without turning
     them into images: a file cut short is found whichever of its frames the sampler needs. `decode=False` (the
-    quick check before training) reads the packets instead, without decoding them (milliseconds for a minute of
-    video): every frame the header promises must be in the file, and the first must decode.
+    quick check before training) decodes the first frame only, and checks that every frame the header promises is
+    in the file from the index (MP4/MOV: the header alone), or by reading the packets (other containers).
     """
     if os.path.getsize(path) == 0:
         return f"{path}: empty file (0 bytes)"
@@ -255,8 +255,15 @@ def _open_video(path: str):
 
 
 def _check_packets(container, stream, path: str) -> None:
+    """Every frame the header promises is in the file: where the index lists every frame (MP4, MOV), each frame's
+    bytes must lie within the file's size (nothing more is read); otherwise the packets are read and counted."""
     total, _ = _frame_count(container, stream)
-    packets = sum(1 for packet in container.demux(stream) if packet.size)
+    entries = stream.index_entries
+    if len(entries) >= total:
+        size = os.path.getsize(path)
+        packets = sum(1 for entry in entries if entry.pos + entry.size <= size)
+    else:
+        packets = sum(1 for packet in container.demux(stream) if packet.size)
     if packets < total - _end_tolerance(total):
         raise BadSample(f"{path}: holds {packets} of the {total} frames its header promises (the file is truncated)")
     container.seek(0)
