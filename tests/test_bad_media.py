@@ -207,3 +207,25 @@ def test_media_the_processor_refuses_are_skipped_as_bad_samples(tmp_path, load_t
     dataset = LazySupervisedDataset([line, good], collator.encode)
     assert dataset[0]["input_ids"].tolist() == dataset[1]["input_ids"].tolist()  # its place taken by the next
     assert dataset.skipped == {0: "s 0: ValueError: absolute aspect ratio must be smaller than 200, got 2000.0"}
+
+
+def test_a_bad_sample_met_in_dataloader_workers_is_recorded_once_and_summarised(tmp_path, caplog):
+    from vlmtune.arguments import parse_args
+    from vlmtune.train import train
+
+    caplog.set_level(logging.WARNING)
+    digit_png(tmp_path, "seven.png", 7)
+    whole = Path(digit_png(tmp_path, "whole.png", 3, size=64)).read_bytes()
+    (tmp_path / "cut.png").write_bytes(whole[: len(whole) // 2])  # passes the quick check, fails when decoded
+    records = [record("seven.png"), record("cut.png"), record("seven.png"), record("seven.png")]
+    data_path = tmp_path / "data.json"
+    data_path.write_text(json.dumps(records))
+    argv = train_argv(data_path, tmp_path / "out", "--num_train_epochs=2", "--max_steps=-1")
+    trainer = train(*parse_args([*argv, "--dataloader_num_workers=2"]))
+    assert trainer.state.global_step == 4
+    why = f"data.json sample 1: image 0: {tmp_path}/cut.png: not a readable image (OSError: image file is truncated)"
+    assert trainer.train_dataset.skipped == {1: why}  # met in a worker process, known to the training process
+    record_lines = Path(trainer.train_dataset.skip_record.path).read_text().splitlines()
+    assert len(record_lines) == 1  # two epochs, new workers each time: recorded (and logged) once
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"skipped 1 bad sample(s) during training:\n  {why}" in warnings

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
+import tempfile
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -432,13 +435,42 @@ def skipped_summary(skipped: Mapping[object, str], during: str) -> str:
 # --- the datasets ------------------------------------------------------------------------------------------
 
 
+class SkipRecord:
+    """The bad samples met while reading a dataset (sample key -> why), each logged once however many epochs and
+    dataloader worker processes meet it. Kept in a small temporary file, because each worker reads its own copy of
+    the dataset: the copies append to the file, and the training process lists them all at the end."""
+
+    def __init__(self):
+        handle, self.path = tempfile.mkstemp(prefix="vlmtune-skipped-", suffix=".jsonl")
+        os.close(handle)
+        weakref.finalize(self, _remove_if_owner, self.path, os.getpid())  # not by a worker's copy of the dataset
+
+    def add(self, key: int | str, why: str) -> None:
+        known = self.read()
+        if key in known:
+            return
+        with open(self.path, "a", encoding="utf-8") as file:  # one short append: whole lines, even from workers
+            file.write(json.dumps([key, why]) + "\n")
+        logger.warning("skipping bad sample (%d so far): %s", len(known) + 1, why)
+
+    def read(self) -> dict[int | str, str]:
+        with open(self.path, encoding="utf-8") as file:
+            return {key: why for key, why in map(json.loads, file)}
+
+
+def _remove_if_owner(path: str, owner: int) -> None:
+    if os.getpid() == owner and os.path.exists(path):
+        os.remove(path)
+
+
 class LazySupervisedDataset(torch.utils.data.Dataset):
     """Samples are kept as text; images and videos are opened, and the sample encoded, only when it is read.
 
     `encode(sample, images, videos)` is the family collator's `encode`. A sample that fails there (too long to
     fit without cutting image tokens, nothing left to train, an image that cannot be read) is replaced by the next
-    good sample, logged and counted in `skipped`: a batch is never short and a run never crashes half-way on one
-    sample. (The checks before training, `vlmtune validate`, find such samples up front.)
+    good sample, logged once and counted in `skipped` (index -> why, across dataloader workers): a batch is never
+    short and a run never crashes half-way on one sample. (The checks before training, `vlmtune validate`, find
+    such samples up front.)
     """
 
     def __init__(
@@ -452,7 +484,11 @@ class LazySupervisedDataset(torch.utils.data.Dataset):
         self.encode = encode
         self.load_images = load_images
         self.num_frames = num_frames
-        self.skipped: dict[int, str] = {}
+        self.skip_record = SkipRecord()
+
+    @property
+    def skipped(self) -> dict[int, str]:
+        return self.skip_record.read()
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -466,9 +502,7 @@ class LazySupervisedDataset(torch.utils.data.Dataset):
             try:
                 return self.encode_sample(candidate)
             except BadSample as error:
-                if candidate not in self.skipped:  # a sample bad in every epoch is reported once
-                    self.skipped[candidate] = str(error)
-                    logger.warning("skipping bad sample (%d so far): %s", len(self.skipped), error)
+                self.skip_record.add(candidate, str(error))  # a sample bad in every epoch is reported once
         raise BadSample("every sample of the dataset is bad; see the warnings above")
 
 
@@ -476,7 +510,8 @@ class StreamingSupervisedDataset(torch.utils.data.IterableDataset):
     """Samples read lazily from a source larger than memory, each checked and encoded as it streams by.
 
     `read()` starts a fresh pass: it yields a `Sample`, or the DataError that names a record's problem. A bad
-    sample is logged, counted in `skipped` and passed over: a run never crashes half-way on one sample. The
+    sample is logged once, counted in `skipped` (source -> why) and passed over: a run never crashes half-way on
+    one sample. The
     Trainer needs `max_steps` with a streaming dataset (it has no length).
     """
 
@@ -493,7 +528,11 @@ class StreamingSupervisedDataset(torch.utils.data.IterableDataset):
         self.check = check
         self.load_images = load_images
         self.num_frames = num_frames
-        self.skipped: dict[str, str] = {}
+        self.skip_record = SkipRecord()
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return self.skip_record.read()
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         for sample in self.read():
@@ -502,10 +541,7 @@ class StreamingSupervisedDataset(torch.utils.data.IterableDataset):
                     raise sample
                 self.check(sample)
                 encoded = encode_with_media(self.encode, sample, self.load_images, self.num_frames)
-            except (DataError, BadSample) as error:
-                source = getattr(sample, "source", str(error))
-                if source not in self.skipped:  # a sample bad in every pass is reported once
-                    self.skipped[source] = str(error)
-                    logger.warning("skipping bad sample (%d so far): %s", len(self.skipped), error)
+            except (DataError, BadSample) as error:  # a sample bad in every pass is reported once
+                self.skip_record.add(getattr(sample, "source", str(error)), str(error))
                 continue
             yield encoded
