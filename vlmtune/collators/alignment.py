@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from vlmtune.datasets import BadSample
@@ -29,14 +30,15 @@ IGNORE_INDEX = -100
 BOUNDARY_TRIMS = (1, 2, 3, 4)
 
 
-def reply_flags(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[bool]:
-    """For each token (its character offsets), whether it starts inside one of the sorted character `spans`."""
-    flags = []
-    span = 0
-    for start, _ in offsets:
-        while span < len(spans) and spans[span][1] <= start:
-            span += 1
-        flags.append(span < len(spans) and spans[span][0] <= start)
+def reply_flags(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """For each token (its character offsets), whether it starts inside one of the sorted, disjoint `spans`."""
+    starts = np.array([start for start, _ in offsets], dtype=np.int64)
+    flags = np.zeros(len(starts), dtype=bool)
+    if len(spans) and len(starts):
+        span_starts, span_ends = np.array(spans, dtype=np.int64).T
+        after = np.searchsorted(span_ends, starts, side="right")  # the first span that ends after the token start
+        inside = after < len(spans)
+        flags[inside] = span_starts[after[inside]] <= starts[inside]
     return flags
 
 
@@ -53,18 +55,9 @@ def placeholder_spans(text: str, placeholders: Sequence[str]) -> list[tuple[int,
 
 def text_segments(is_placeholder: Sequence[bool]) -> list[tuple[int, int]]:
     """[start, end) of every maximal run of tokens that are not placeholders."""
-    segments = []
-    start = None
-    for index, flag in enumerate(is_placeholder):
-        if flag:
-            if start is not None:
-                segments.append((start, index))
-                start = None
-        elif start is None:
-            start = index
-    if start is not None:
-        segments.append((start, len(is_placeholder)))
-    return segments
+    text = np.concatenate([[False], ~np.asarray(is_placeholder, dtype=bool), [False]])
+    edges = np.flatnonzero(np.diff(text.astype(np.int8)))
+    return [(int(start), int(end)) for start, end in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def as_text(ids: Sequence[int]) -> str:
@@ -84,14 +77,15 @@ def align_labels(
     `in_reply` and `is_placeholder` flag the unexpanded tokens (`plain_ids`) that are trained and that the
     processor replaces (image/video placeholders).
     """
-    labels = torch.full((len(expanded_ids),), IGNORE_INDEX, dtype=torch.long)
+    labels = np.full(len(expanded_ids), IGNORE_INDEX, dtype=np.int64)
     plain, expanded = as_text(plain_ids), as_text(expanded_ids)
+    plain_array, reply_array = np.asarray(plain_ids, dtype=np.int64), np.asarray(in_reply, dtype=bool)
     position = 0  # the expanded ids before this are taken
     for start, end in text_segments(is_placeholder):
-        replies = [k for k in range(start, end) if in_reply[k]]
-        if not replies:
+        replies = np.flatnonzero(reply_array[start:end]) + start
+        if not len(replies):
             continue
-        found = find_segment(plain, expanded, position, start, end, replies[0], replies[-1] + 1)
+        found = find_segment(plain, expanded, position, start, end, int(replies[0]), int(replies[-1]) + 1)
         if found is None:
             raise BadSample(
                 f"{source}: the processor changed tokens of an assistant reply (or the text around it) while "
@@ -99,10 +93,9 @@ def align_labels(
                 "reply text (e.g. image/video placeholders or special tokens in it)"
             )
         core_start, match = found
-        for k in replies:
-            labels[match + k - core_start] = plain_ids[k]
+        labels[match + replies - core_start] = plain_array[replies]
         position = match + end - core_start
-    return labels
+    return torch.from_numpy(labels)
 
 
 def find_segment(

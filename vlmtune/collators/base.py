@@ -17,8 +17,10 @@ Padding is by length (the attention mask comes from real lengths), so pad == eos
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import numpy as np
 import torch
 
 from vlmtune.collators.alignment import IGNORE_INDEX, align_labels, placeholder_spans, reply_flags
@@ -207,15 +209,18 @@ class VLMCollator:
             "with --model_local_path"
         )
 
-    def render_prefix(self, messages: list[dict[str, Any]], index: int) -> str:
-        """The conversation before assistant turn `index`, with the generation prompt: what a prompt for that reply
-        would be at inference."""
-        return self.render(messages[:index], add_generation_prompt=True)
+    def generation_header(self, messages: list[dict[str, Any]], source: str = "") -> str:
+        """What the generation prompt adds before a reply ("<|im_start|>assistant\\n", "ASSISTANT:", ...), as the
+        template writes it before the conversation's first reply."""
+        first = next(i for i, message in enumerate(messages) if message["role"] == ASSISTANT)
+        prompt = self.render_checked(messages[:first], source, add_generation_prompt=True)
+        return prompt[len(os.path.commonprefix([prompt, self.render_checked(messages[:first], source)])) :]
 
     def reply_spans(self, messages: list[dict[str, Any]], text: str, source: str = "") -> list[tuple[int, int]]:
         """Character spans of every assistant reply and its end-of-turn text in the rendered `text`."""
         marked, replies = with_sentinels(messages)
         starts = reply_starts(self.render_checked(marked, source), replies, text, self.model_name, source)
+        header = self.generation_header(messages, source)
         spans, previous_end = [], 0
         for index, start in starts.items():
             end = start + len(replies[index])
@@ -227,14 +232,36 @@ class VLMCollator:
                         "this template revision"
                     )
                 end += len(self.reply_end)
-            prompt = self.render_prefix(messages, index)
-            # What the model must write after its generation prompt (e.g. the space in "ASSISTANT: 7") is trained.
-            if previous_end <= len(prompt) <= start and text.startswith(prompt):
-                start = len(prompt)
+            # What the model writes after the generation prompt (e.g. the space in "ASSISTANT: 7") is trained, where
+            # the turn opens with that prompt; a turn that opens otherwise (llava-onevision's hub revision writes
+            # "assistant \n", Qwen3.5 history turns lack the think block) trains its reply and end-of-turn only.
+            start = self.trained_start(messages, index, text, header, previous_end, start, source)
             spans.append((start, end))
             previous_end = end
         self.check_generation_tags(messages, text, starts, replies, source)
         return spans
+
+    def trained_start(
+        self,
+        messages: list[dict[str, Any]],
+        index: int,
+        text: str,
+        header: str,
+        previous_end: int,
+        reply_start: int,
+        source: str,
+    ) -> int:
+        """Where the trained span of the reply at `reply_start` begins: at the end of the generation prompt when
+        the turn opens with it and only whitespace follows it, else at the reply itself."""
+        if header:  # found right before the reply: one search, no rendering per turn
+            at = text.rfind(header, previous_end, reply_start)
+            prompt_end = at + len(header) if at >= 0 else -1
+        else:  # a template without a generation prompt (LLaVA-NeXT's): the conversation so far is the prompt
+            prompt = self.render_checked(messages[:index], source, add_generation_prompt=True)
+            prompt_end = len(prompt) if text.startswith(prompt) else -1
+        if previous_end <= prompt_end <= reply_start and not text[prompt_end:reply_start].strip():
+            return prompt_end
+        return reply_start
 
     def check_generation_tags(
         self, messages: list[dict[str, Any]], text: str, starts: dict[int, int], replies: dict[int, str], source: str
@@ -290,10 +317,10 @@ class VLMCollator:
                 features[key] = features[key][0]
         return self.truncate(features, sample.source)
 
-    def placeholder_flags(self, text: str, ids: list[int], offsets: list[tuple[int, int]]) -> list[bool]:
+    def placeholder_flags(self, text: str, ids: list[int], offsets: list[tuple[int, int]]) -> np.ndarray:
         """Which unexpanded tokens the processor replaces: media tokens and the pieces of placeholder text."""
         in_text = reply_flags(offsets, placeholder_spans(text, self.placeholder_texts))
-        return [flag or token in self.media_token_ids for flag, token in zip(in_text, ids, strict=True)]
+        return in_text | np.isin(np.asarray(ids, dtype=np.int64), list(self.media_token_ids))
 
     def truncate(self, features: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
         """Cut to `model_max_length`, never inside image/video tokens, and never leave nothing to train."""
