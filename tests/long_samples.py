@@ -46,6 +46,6 @@ def write_long_data(folder, tokenizer, num_tokens: int = 60_000, **kwargs) -> st
         "image": sample.images,
         "conversations": [{"from": "human" if t.role == "user" else "gpt", "value": t.text} for t in sample.turns],
     }
-    path = Path(folder) / f"long_{num_tokens}.json"
+    path = Path(folder) / f"long_{num_tokens}_{len(sample.turns) // 2}_turns.json"
     path.write_text(json.dumps([record]))
     return str(path)
