@@ -21,6 +21,8 @@ class Revision:
     reply_format: str | None = None
     # The revision accepts a system prompt next to images (None: as the family record says).
     system_prompt_with_images: bool | None = None
+    # The revision cannot be trained with as it stands: the one-line TemplateError that every sample gets.
+    refused: str | None = None
 
 
 # --- LLaVA-1.5 (and LLaVA-NeXT-Vicuna, which ships the same file) ------------------------------------------
@@ -36,6 +38,22 @@ LLAVA_1_5_GENERATION = (
     "{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+# --- LLaVA-NeXT (Mistral) ------------------------------------------------------------------------------------
+
+# An early revision closed each reply with the text "<\\s>" (a typo for "</s>"): the eos token is never written,
+# so a model trained on it never learns to stop. The core refuses it (the family's reply_end "</s>" is missing).
+LLAVA_NEXT_EARLY = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ '<<SYS>>\n' + message['content'][0]['text'] + '\n<</SYS>>\n\n' }}"
+    "{% elif message['role'] == 'user' %}{{ '[INST] ' }}"
+    "{% for part in message['content'] if part['type'] == 'image' %}{{ '<image>\n' }}{% endfor %}"
+    "{% for part in message['content'] if part['type'] == 'text' %}{{ part['text'] }}{% endfor %}"
+    "{{ ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'][0]['text'] + '<' + '\\\\' + 's> ' }}"
+    "{% endif %}"
+    "{% endfor %}"
 )
 
 # --- LLaVA-OneVision -----------------------------------------------------------------------------------------
@@ -115,6 +133,15 @@ REVISIONS = [
         "llava-hf/llava-v1.6-vicuna-7b-hf ships the llava-1.5 file (see vlmtune/loaders/llava_next.py); "
         "huggingface/transformers tests/models/llava/test_processing_llava.py @043bb8d",
         LLAVA_1_5_GENERATION,
+    ),
+    Revision(
+        "llava-next",
+        "hub-early",
+        "llava-hf/llava-v1.6-mistral-7b-hf chat_template.json, early revision, as listed in openvinotoolkit/"
+        "openvino.genai src/cpp/src/tokenizer/chat_template_fallback_map.hpp "
+        "('llava-v1.6-mistral (chat_template.json)')",
+        LLAVA_NEXT_EARLY,
+        refused="does not close a reply with '</s>'",
     ),
     Revision(
         "llava-onevision",

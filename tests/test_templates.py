@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 
 import pytest
@@ -39,6 +40,10 @@ def test_each_revision_trains_exactly_the_replies(revision, shape, load_tiny, im
     collator = collator_with(revision, load_tiny)
     sample = shapes(images, video)[shape]
     sample.source = shape
+    if revision.refused:
+        with pytest.raises(TemplateError, match=f"{shape}: the chat template of .* {re.escape(revision.refused)}"):
+            encode(collator, sample)
+        return
     with_images = family.system_prompt_with_images
     if revision.system_prompt_with_images is not None:
         with_images = revision.system_prompt_with_images
