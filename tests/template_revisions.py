@@ -56,6 +56,24 @@ LLAVA_NEXT_EARLY = (
     "{% endfor %}"
 )
 
+# --- Idefics3 / SmolVLM ---------------------------------------------------------------------------------------
+
+
+def smolvlm_layout(video: bool) -> str:
+    """ "<|im_start|>", then per turn "{Role}: " (":" alone when the turn starts with an image), its parts,
+    "<end_of_utterance>\\n"; generation prompt "Assistant:". `video`: "<video>" where a video stands."""
+    video_part = "{% elif part['type'] == 'video' %}{{ '<video>' }}" if video else ""
+    return (
+        "<|im_start|>{% for message in messages %}"
+        "{{ message['role'] | capitalize }}{{ ':' if message['content'][0]['type'] == 'image' else ': ' }}"
+        "{% for part in message['content'] %}"
+        "{% if part['type'] == 'text' %}{{ part['text'] }}{% elif part['type'] == 'image' %}{{ '<image>' }}"
+        + video_part
+        + "{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+        "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+    )
+
+
 # --- LLaVA-OneVision -----------------------------------------------------------------------------------------
 
 ONEVISION_CONVERSION = (
@@ -142,6 +160,20 @@ REVISIONS = [
         "('llava-v1.6-mistral (chat_template.json)')",
         LLAVA_NEXT_EARLY,
         refused="does not close a reply with '</s>'",
+    ),
+    Revision(
+        "idefics3",
+        "smolvlm-v1",
+        "the SmolVLM (v1) checkpoints registered under idefics3 (HuggingFaceTB/SmolVLM-256M/-500M-Instruct): their "
+        "chat template, as in huggingface/transformers tests/models/smolvlm/test_processing_smolvlm.py @007bc1e",
+        smolvlm_layout(video=False),
+    ),
+    Revision(
+        "smolvlm",
+        "processor-default",
+        "transformers 5.23.0 src/transformers/models/smolvlm/processing_smolvlm.py DEFAULT_CHAT_TEMPLATE (the one "
+        "SmolVLMProcessor uses for conversations with a video; images and videos)",
+        smolvlm_layout(video=True),
     ),
     Revision(
         "llava-onevision",
