@@ -56,6 +56,34 @@ LLAVA_NEXT_EARLY = (
     "{% endfor %}"
 )
 
+# --- Qwen2-VL / Qwen2.5-VL ------------------------------------------------------------------------------------
+
+# The hub revision with `add_vision_id` ("Picture 1: " before each image when the caller asks; vlmtune does not), and
+# media recognised by type or by an "image"/"image_url"/"video" key; otherwise the layout of the tiny template.
+QWEN2_VL_VISION_ID = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' or 'image' in part or 'image_url' in part %}"
+    "{% set image_count.value = image_count.value + 1 %}"
+    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'video' or 'video' in part %}"
+    "{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in part %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}<|im_end|>\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+QWEN2_VL_CITATION = (
+    "Qwen/Qwen2-VL-2B-Instruct tokenizer_config.json (the same in Qwen2.5-VL's chat_template.json), as listed in "
+    "openvinotoolkit/openvino.genai src/cpp/src/tokenizer/chat_template_fallback_map.hpp ('Qwen2-VL-2B-Instruct')"
+)
+
 # --- Idefics3 / SmolVLM ---------------------------------------------------------------------------------------
 
 
@@ -161,6 +189,8 @@ REVISIONS = [
         LLAVA_NEXT_EARLY,
         refused="does not close a reply with '</s>'",
     ),
+    Revision("qwen2-vl", "hub-vision-id", QWEN2_VL_CITATION, QWEN2_VL_VISION_ID),
+    Revision("qwen2.5-vl", "hub-vision-id", QWEN2_VL_CITATION, QWEN2_VL_VISION_ID),
     Revision(
         "idefics3",
         "smolvlm-v1",
