@@ -137,3 +137,11 @@ def test_capability_flags_follow_each_checkpoints_template():
     assert MODELS["llama-3.2-90b-vision-instruct"].family.system_prompt_with_images is False
     assert MODELS["tiny-llama-3.2-vision"].family.system_prompt_with_images is False
     assert FAMILIES["llama-3.2-vision"].system_prompt_with_images is False
+
+
+def test_an_unknown_capability_override_is_refused():
+    from vlmtune.supported_models import register_model
+
+    with pytest.raises(ValueError, match=r"unknown capabilities \['system_prompt_with_pictures'\]"):
+        register_model("x", "llama-3.2-vision", "x", system_prompt_with_pictures=True)
+    assert "x" not in MODELS
