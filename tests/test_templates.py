@@ -17,7 +17,7 @@ from vlmtune.cli import main as cli_main
 from vlmtune.collators.base import IGNORE_INDEX, TemplateError
 from vlmtune.datasets import BadSample, Sample
 from vlmtune.modeling import checkpoint_path
-from vlmtune.supported_models import FAMILIES, MODELS, get_model
+from vlmtune.supported_models import FAMILIES, MODELS, get_model, register_model
 
 SHAPES = ["single_turn", "multi_turn", "system_prompt", "multi_image", "two_images_one_turn", "text_only", "video"]
 
@@ -140,8 +140,6 @@ def test_capability_flags_follow_each_checkpoints_template():
 
 
 def test_an_unknown_capability_override_is_refused():
-    from vlmtune.supported_models import register_model
-
     with pytest.raises(ValueError, match=r"unknown capabilities \['system_prompt_with_pictures'\]"):
         register_model("x", "llama-3.2-vision", "x", system_prompt_with_pictures=True)
     assert "x" not in MODELS
