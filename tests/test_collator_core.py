@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tests.test_masking import conversation, encode
+from vlmtune.collators.alignment import reply_flags
 from vlmtune.collators.base import IGNORE_INDEX, VLMCollator, align_labels, split_placeholders
 from vlmtune.datasets import BadSample, Sample
 from vlmtune.supported_models import FAMILIES
@@ -98,12 +99,35 @@ def test_alignment_carries_labels_across_expansion():
     plain = [1, 2, 50, 3, 4, 5]
     in_reply = [False, False, False, False, True, True]
     expanded = [1, 2, 50, 50, 50, 3, 4, 5]
-    assert align_labels(plain, in_reply, expanded, "s").tolist() == [-100] * 6 + [4, 5]
+    assert align_labels(plain, in_reply, expanded, [t == 50 for t in plain], "s").tolist() == [-100] * 6 + [4, 5]
+
+
+def test_alignment_skips_inserted_text_and_merged_boundary_tokens():
+    # 50 is the placeholder; the processor writes 60 (a bracket), 50 x4, 61, 7 (inserted text), and the token
+    # after the placeholder (8) merged with inserted text into 9. The reply (4, 5, 6) follows a second image.
+    plain = [1, 50, 8, 3, 2, 50, 3, 4, 5, 6]
+    in_reply = [False] * 7 + [True, True, True]
+    expanded = [1, 60, 50, 50, 50, 50, 61, 7, 9, 3, 2, 60, 50, 50, 61, 3, 4, 5, 6]
+    assert align_labels(plain, in_reply, expanded, [t == 50 for t in plain], "s").tolist() == [-100] * 16 + [4, 5, 6]
+
+
+def test_alignment_finds_each_reply_after_the_previous_one():
+    # The same reply (4, 5) twice: the second is found after the first, never on top of it.
+    plain = [1, 4, 5, 50, 2, 4, 5]
+    in_reply = [False, True, True, False, False, True, True]
+    expanded = [1, 4, 5, 50, 50, 2, 4, 5]
+    labels = align_labels(plain, in_reply, expanded, [t == 50 for t in plain], "s")
+    assert labels.tolist() == [-100, 4, 5, -100, -100, -100, 4, 5]
 
 
 def test_alignment_refuses_a_changed_reply():
-    with pytest.raises(ValueError, match="changed tokens inside an assistant reply"):
-        align_labels([1, 2, 3], [False, True, True], [1, 9, 3], "s")
+    with pytest.raises(BadSample, match="s: the processor changed tokens of an assistant reply"):
+        align_labels([1, 2, 3], [False, True, True], [1, 9, 3], [False] * 3, "s")
+
+
+def test_reply_flags_are_a_linear_sweep():
+    offsets = [(0, 2), (2, 4), (4, 6), (6, 8), (8, 9)]
+    assert reply_flags(offsets, [(2, 6), (8, 9)]).tolist() == [False, True, True, False, True]
 
 
 @pytest.mark.parametrize("family_id", sorted(FAMILIES))

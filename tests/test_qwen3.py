@@ -12,7 +12,7 @@ from tests.test_masking import conversation, encode
 from tests.test_train import digits_data, run  # noqa: F401  (a fixture, used as an argument below)
 from vlmtune.arguments import ModelArguments
 from vlmtune.collators.base import IGNORE_INDEX
-from vlmtune.datasets import Sample
+from vlmtune.datasets import BadSample, Sample
 from vlmtune.modeling import checkpoint_path, expert_parameters, set_trainable
 from vlmtune.supported_models import FAMILIES, get_model
 
@@ -58,7 +58,7 @@ def test_qwen3_5_trains_replies_not_the_think_block(family_id, load_tiny):
 def test_qwen3_5_reply_with_a_think_block_is_refused_clearly(load_tiny):
     collator = collator_of("qwen3.5", load_tiny)
     sample = Sample(conversation("Hi?", "<think>greet</think>Hello."), source="s")
-    with pytest.raises(ValueError, match="changed the reply text"):
+    with pytest.raises(BadSample, match="s: the chat template of .* rewrites a reply of this sample"):
         encode(collator, sample)
 
 

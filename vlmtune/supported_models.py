@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +105,18 @@ class Family:
     notes: str = ""
 
 
+# What a sample may hold, per family; a checkpoint whose own template accepts more or less overrides it.
+CAPABILITIES = ("multi_image", "video", "system_prompt", "multi_turn", "system_prompt_with_images")
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     model_id: str
     family_id: str
     hf_path: str
+    # (capability, value) pairs where this checkpoint's chat template differs from its family's (e.g. a later
+    # template revision that accepts a system prompt next to images).
+    capabilities: tuple[tuple[str, bool], ...] = ()
 
     @property
     def is_tiny(self) -> bool:
@@ -117,7 +124,9 @@ class ModelEntry:
 
     @property
     def family(self) -> Family:
-        return get_family(self.family_id)
+        """The family record, with this checkpoint's capability overrides applied."""
+        family = get_family(self.family_id)
+        return replace(family, **dict(self.capabilities)) if self.capabilities else family
 
 
 class UnknownNameError(KeyError):
@@ -139,15 +148,22 @@ def register_family(family: Family) -> Family:
     return family
 
 
-def register_model(model_id: str, model_family_id: str, model_hf_path: str) -> ModelEntry:
-    """Map a model id to its family and checkpoint (a hub id or a local folder)."""
+def register_model(model_id: str, model_family_id: str, model_hf_path: str, **capabilities: bool) -> ModelEntry:
+    """Map a model id to its family and checkpoint (a hub id or a local folder).
+
+    `capabilities` (names in CAPABILITIES) override the family's where this checkpoint's chat template accepts
+    more or less, e.g. `system_prompt_with_images=True`.
+    """
+    unknown = sorted(set(capabilities) - set(CAPABILITIES))
+    if unknown:
+        raise ValueError(f"cannot register {model_id!r}: unknown capabilities {unknown} (known: {CAPABILITIES})")
     if model_family_id in UNSUPPORTED:
         raise ValueError(f"cannot register {model_id!r}: {UNSUPPORTED[model_family_id].message()}")
     if model_id in MODELS:
         raise ValueError(f"model id {model_id!r} is already registered (as {MODELS[model_id].hf_path})")
     if model_family_id not in FAMILIES:
         raise ValueError(f"cannot register {model_id!r}: {_unknown('family', model_family_id, FAMILIES)}")
-    entry = ModelEntry(model_id, model_family_id, model_hf_path)
+    entry = ModelEntry(model_id, model_family_id, model_hf_path, tuple(sorted(capabilities.items())))
     MODELS[model_id] = entry
     return entry
 
@@ -767,7 +783,14 @@ register_model("qwen3.5-27b", "qwen3.5", "Qwen/Qwen3.5-27B")
 register_model("qwen3.5-35b-a3b", "qwen3.5-moe", "Qwen/Qwen3.5-35B-A3B")
 register_model("qwen3.5-122b-a10b", "qwen3.5-moe", "Qwen/Qwen3.5-122B-A10B")
 register_model("qwen3.5-397b-a17b", "qwen3.5-moe", "Qwen/Qwen3.5-397B-A17B")
-register_model("llama-3.2-11b-vision-instruct", "llama-3.2-vision", "meta-llama/Llama-3.2-11B-Vision-Instruct")
+# The 11B's current template (hub revision of 2024-12, tests/template_revisions.py) accepts a system prompt next to
+# images; the original one, which the family record and the tiny model follow, refuses it.
+register_model(
+    "llama-3.2-11b-vision-instruct",
+    "llama-3.2-vision",
+    "meta-llama/Llama-3.2-11B-Vision-Instruct",
+    system_prompt_with_images=True,
+)
 register_model("llama-3.2-90b-vision-instruct", "llama-3.2-vision", "meta-llama/Llama-3.2-90B-Vision-Instruct")
 register_model("llama-4-scout-17b-16e-instruct", "llama4", "meta-llama/Llama-4-Scout-17B-16E-Instruct")
 register_model("llama-4-maverick-17b-128e-instruct", "llama4", "meta-llama/Llama-4-Maverick-17B-128E-Instruct")

@@ -2,25 +2,39 @@
 
 How labels are found (the same for every family, so that it is tested once):
 1. The sample becomes chat messages, rendered with the processor's own chat template.
-2. For each assistant turn i, the template rendered up to turn i with the generation prompt is a prefix of the
-   full text; the reply starts where that prefix ends and stops after the family's end-of-turn text
+2. Each assistant reply is located in the rendering by rendering the conversation once more with sentinels in
+   place of the replies (`vlmtune.collators.replies`), which works for any template revision; the trained span
+   is the reply (plus what follows the generation prompt before it) and the family's end-of-turn text
    (`Family.reply_end`, or the eos that is appended to each reply when the template renders none).
+   `{% generation %}` blocks, where a template has them, are cross-checked against these spans.
 3. The unexpanded text is tokenized with offsets, so each token knows whether it lies in a reply.
-4. The processor expands image/video placeholders into many tokens; a sequence alignment of the unexpanded
-   and the expanded ids carries the reply flags over. Tokens only the expansion added are never trained.
+4. The processor expands image/video placeholders into many tokens; the text between placeholders reappears
+   unchanged, so the reply flags are carried over by a linear search (`vlmtune.collators.alignment`). Tokens only
+   the expansion added are never trained.
+A template that the core cannot read replies from ends in a one-line `TemplateError` naming the model.
 Padding is by length (the attention mask comes from real lengths), so pad == eos never hides an eos label.
 """
 
 from __future__ import annotations
 
-import difflib
+import os
 from typing import Any
 
+import numpy as np
 import torch
 
+from vlmtune.collators.alignment import IGNORE_INDEX, align_labels, placeholder_spans, reply_flags
+from vlmtune.collators.replies import (
+    GENERATION_TAG,
+    TemplateError,
+    check_generation_spans,
+    generation_spans,
+    reply_starts,
+    with_sentinels,
+)
 from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, BadSample, Sample
 
-IGNORE_INDEX = -100
+__all__ = ["IGNORE_INDEX", "TemplateError", "VLMCollator", "align_labels"]
 # Where processors and tokenizers keep the ids of what they write for images and videos: the placeholders, the
 # soft tokens the model counts (Gemma 3's processor.image_token_id is the bracket, its tokenizer's the soft token)
 # and the brackets around them. The truncation guard treats all of them as one image it must not cut.
@@ -140,6 +154,10 @@ class VLMCollator:
         self.media_token_ids = media_token_ids(processor)
         vocab = self.tokenizer.get_vocab()
         self.media_token_ids |= {vocab[token] for token in self.media_tokens if token in vocab}
+        # What the template writes where an image/video goes, which the processor replaces: a media token, or
+        # plain text that the tokenizer splits (Ovis2's "<image>").
+        named = [getattr(processor, name, None) for name in ("image_token", "video_token")]
+        self.placeholder_texts = [text for text in named if isinstance(text, str) and text]
 
     # --- rendering ----------------------------------------------------------------------------------------
 
@@ -159,43 +177,102 @@ class VLMCollator:
             messages.append({"role": turn.role, "content": content})
         return messages
 
+    @property
+    def model_name(self) -> str:
+        """The checkpoint the processor came from (its path), for error messages."""
+        return getattr(self.tokenizer, "name_or_path", "") or type(self.processor).__name__
+
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
         return self.processor.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=add_generation_prompt
         )
 
-    def render_prefix(self, messages: list[dict[str, Any]], index: int) -> str:
-        """The text that the whole conversation's rendering has before assistant turn `index` (with its header).
+    def render_checked(self, messages: list[dict[str, Any]], source: str, add_generation_prompt: bool = False) -> str:
+        """`render`, with the template's own refusals (`raise_exception`) as a BadSample naming the sample, and any
+        other failure of the template as a TemplateError naming the model."""
+        import jinja2
 
-        The template's rendering of the conversation up to that turn, with the generation prompt. A family whose
-        template renders the start of a conversation differently once later turns exist (Llama 3.2 Vision writes a
-        system block only into conversations without images) overrides this.
-        """
-        return self.render(messages[:index], add_generation_prompt=True)
+        try:
+            return self.render(messages, add_generation_prompt)
+        except jinja2.TemplateError as error:
+            if type(error) is jinja2.TemplateError:  # the template's raise_exception: it refuses this sample
+                message = f"{source}: the chat template of {self.model_name} refuses this sample: {error}"
+                raise BadSample(message) from None
+            raise self.template_error(source, error) from None
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
+            raise self.template_error(source, error) from None
 
-    def reply_spans(self, messages: list[dict[str, Any]], text: str) -> list[tuple[int, int]]:
+    def template_error(self, source: str, error: Exception) -> TemplateError:
+        return TemplateError(
+            f"{source}: the chat template of {self.model_name} cannot render this conversation "
+            f"({type(error).__name__}: {error}); check the template (chat_template.json) or pass a working one "
+            "with --model_local_path"
+        )
+
+    def generation_header(self, messages: list[dict[str, Any]], source: str = "") -> str:
+        """What the generation prompt adds before a reply ("<|im_start|>assistant\\n", "ASSISTANT:", ...), as the
+        template writes it before the conversation's first reply."""
+        first = next(i for i, message in enumerate(messages) if message["role"] == ASSISTANT)
+        prompt = self.render_checked(messages[:first], source, add_generation_prompt=True)
+        return prompt[len(os.path.commonprefix([prompt, self.render_checked(messages[:first], source)])) :]
+
+    def reply_spans(self, messages: list[dict[str, Any]], text: str, source: str = "") -> list[tuple[int, int]]:
         """Character spans of every assistant reply and its end-of-turn text in the rendered `text`."""
-        spans = []
-        for index, message in enumerate(messages):
-            if message["role"] != ASSISTANT:
-                continue
-            prefix = self.render_prefix(messages, index)
-            if not text.startswith(prefix):
-                raise ValueError(
-                    "the chat template does not render conversations prefix by prefix; this family needs its own "
-                    "render_prefix in its collator"
-                )
-            reply = message["content"][0]["text"]
-            reply_start = text.find(reply, len(prefix))
-            if reply_start < 0:
-                raise ValueError(f"the chat template changed the reply text {reply!r}; cannot find it to train on")
-            end = reply_start + len(reply)
+        marked, replies = with_sentinels(messages)
+        starts = reply_starts(self.render_checked(marked, source), replies, text, self.model_name, source)
+        header = self.generation_header(messages, source)
+        spans, previous_end = [], 0
+        for index, start in starts.items():
+            end = start + len(replies[index])
             if self.reply_end is not None:
                 if not text.startswith(self.reply_end, end):
-                    raise ValueError(f"expected {self.reply_end!r} after the reply, found {text[end : end + 20]!r}")
+                    raise TemplateError(
+                        f"{source}: the chat template of {self.model_name} does not close a reply with "
+                        f"{self.reply_end!r} (found {text[end : end + 20]!r}); the family's reply_end does not fit "
+                        "this template revision"
+                    )
                 end += len(self.reply_end)
-            spans.append((len(prefix), end))
+            # What the model writes after the generation prompt (e.g. the space in "ASSISTANT: 7") is trained, where
+            # the turn opens with that prompt; a turn that opens otherwise (llava-onevision's hub revision writes
+            # "assistant \n", Qwen3.5 history turns lack the think block) trains its reply and end-of-turn only.
+            start = self.trained_start(messages, index, text, header, previous_end, start, source)
+            spans.append((start, end))
+            previous_end = end
+        self.check_generation_tags(messages, text, starts, replies, source)
         return spans
+
+    def trained_start(
+        self,
+        messages: list[dict[str, Any]],
+        index: int,
+        text: str,
+        header: str,
+        previous_end: int,
+        reply_start: int,
+        source: str,
+    ) -> int:
+        """Where the trained span of the reply at `reply_start` begins: at the end of the generation prompt when
+        the turn opens with it and only whitespace follows it, else at the reply itself."""
+        if header:  # found right before the reply: one search, no rendering per turn
+            at = text.rfind(header, previous_end, reply_start)
+            prompt_end = at + len(header) if at >= 0 else -1
+        else:  # a template without a generation prompt (LLaVA-NeXT's): the conversation so far is the prompt
+            prompt = self.render_checked(messages[:index], source, add_generation_prompt=True)
+            prompt_end = len(prompt) if text.startswith(prompt) else -1
+        if previous_end <= prompt_end <= reply_start and not text[prompt_end:reply_start].strip():
+            return prompt_end
+        return reply_start
+
+    def check_generation_tags(
+        self, messages: list[dict[str, Any]], text: str, starts: dict[int, int], replies: dict[int, str], source: str
+    ) -> None:
+        """Where the template marks replies with `{% generation %}`, its blocks must agree with the located replies."""
+        template = getattr(self.processor, "chat_template", None)
+        if not isinstance(template, str) or not GENERATION_TAG.search(template):
+            return
+        located = [(start, start + len(replies[index])) for index, start in starts.items()]
+        generation = generation_spans(self.tokenizer, template, messages)
+        check_generation_spans(generation, located, self.model_name, source)
 
     # --- encoding -----------------------------------------------------------------------------------------
 
@@ -223,13 +300,15 @@ class VLMCollator:
 
     def encode(self, sample: Sample, images: list, videos: list) -> dict[str, torch.Tensor]:
         messages = self.to_messages(sample)
-        text = self.render(messages)
-        spans = self.reply_spans(messages, text)
+        text = self.render_checked(messages, sample.source)
+        spans = self.reply_spans(messages, text, sample.source)
         plain = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=self.adds_bos(text))
-        in_reply = [any(start <= s < end for start, end in spans) for s, _ in plain["offset_mapping"]]
+        in_reply = reply_flags(plain["offset_mapping"], spans)
+        is_placeholder = self.placeholder_flags(text, plain["input_ids"], plain["offset_mapping"])
         features = dict(self.run_processor(**self.processor_inputs(text, images, videos)))
         input_ids = features["input_ids"][0]
-        labels = align_labels(plain["input_ids"], in_reply, input_ids.tolist(), sample.source)
+        where = f"{sample.source} ({self.model_name})"
+        labels = align_labels(plain["input_ids"], in_reply, input_ids.tolist(), is_placeholder, where)
         features["input_ids"] = input_ids
         features["labels"] = labels
         features.pop("attention_mask", None)  # rebuilt from real lengths when padding
@@ -237,6 +316,11 @@ class VLMCollator:
             if key in features and key not in ("input_ids", "labels"):
                 features[key] = features[key][0]
         return self.truncate(features, sample.source)
+
+    def placeholder_flags(self, text: str, ids: list[int], offsets: list[tuple[int, int]]) -> np.ndarray:
+        """Which unexpanded tokens the processor replaces: media tokens and the pieces of placeholder text."""
+        in_text = reply_flags(offsets, placeholder_spans(text, self.placeholder_texts))
+        return in_text | np.isin(np.asarray(ids, dtype=np.int64), list(self.media_token_ids))
 
     def truncate(self, features: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
         """Cut to `model_max_length`, never inside image/video tokens, and never leave nothing to train."""
@@ -311,21 +395,3 @@ def pad(rows: list[torch.Tensor], length: int, value: int) -> torch.Tensor:
     for i, row in enumerate(rows):
         out[i, : len(row)] = row
     return out
-
-
-def align_labels(plain_ids: list[int], in_reply: list[bool], expanded_ids: list[int], source: str) -> torch.Tensor:
-    """Labels for `expanded_ids`: the id where the aligned unexpanded token is in a reply, else IGNORE_INDEX."""
-    labels = torch.full((len(expanded_ids),), IGNORE_INDEX, dtype=torch.long)
-    matcher = difflib.SequenceMatcher(a=plain_ids, b=expanded_ids, autojunk=False)
-    carried = 0
-    for block in matcher.get_matching_blocks():
-        for k in range(block.size):
-            if in_reply[block.a + k]:
-                labels[block.b + k] = expanded_ids[block.b + k]
-                carried += 1
-    if carried != sum(in_reply):
-        raise ValueError(
-            f"{source}: the processor changed tokens inside an assistant reply ({carried} of {sum(in_reply)} "
-            "reply tokens found after expansion); this family needs its own encode"
-        )
-    return labels

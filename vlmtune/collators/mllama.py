@@ -2,12 +2,13 @@
 
 - The released template reads the system prompt as a plain string (`messages[0]['content'] | trim`); given the
   core's list of parts it would render the list's Python repr, so `system_prompt_as_string` passes the text itself.
-- The released template refuses a system prompt next to an image (the checkpoint was never trained on both);
-  the data check rejects such samples before training (`Family.system_prompt_with_images`), and `encode` says so
-  too, naming the sample, for samples that did not go through it.
+- The original template refuses a system prompt next to an image (the checkpoint was never trained on both);
+  the data check rejects such samples before training (`system_prompt_with_images`, per checkpoint: the current
+  hub revision of Llama-3.2-11B-Vision-Instruct accepts them), and the core turns the template's own refusal
+  into a BadSample naming the sample.
 - The template writes a dated system block only into conversations without images, so the part of a
-  conversation before its first image renders with a block that the whole conversation lacks; `render_prefix`
-  drops it, so that the core finds the replies of such conversations too.
+  conversation before its first image renders with a block that the whole conversation lacks; the core locates
+  replies without relying on prefixes (`vlmtune.collators.replies`).
 - The processor does not expand `<|image|>`; it returns per sample `pixel_values` [1, images, tiles, 3, H, W],
   `aspect_ratio_ids` [1, images], `aspect_ratio_mask` [1, images, tiles] and `cross_attention_mask`
   [1, tokens, images, tiles] (which text tokens see which image tile). Samples with different numbers of images,
@@ -27,12 +28,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from vlmtune.collators.base import VLMCollator
-from vlmtune.datasets import BadSample, Sample
 
 # The processor's image outputs, all with the sample's images on dim 1.
 IMAGE_KEYS = ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask")
@@ -40,24 +38,6 @@ IMAGE_KEYS = ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_at
 
 class MllamaCollator(VLMCollator):
     system_prompt_as_string = True
-
-    def encode(self, sample: Sample, images: list, videos: list) -> dict[str, torch.Tensor]:
-        if sample.system_prompt and images:
-            raise BadSample(
-                f"{sample.source}: has a system_prompt and images, which Llama 3.2 Vision's chat template refuses "
-                "('Prompting with images is incompatible with system messages'); put the instruction into the "
-                "user turn, or drop the system_prompt from samples with images"
-            )
-        return super().encode(sample, images, videos)
-
-    def render_prefix(self, messages: list[dict[str, Any]], index: int) -> str:
-        prefix = super().render_prefix(messages, index)
-        # A conversation with an image renders without the system block (it cannot have a system prompt, see
-        # `encode`), but its part before the first image renders with one: drop it, up to its <|eot_id|>.
-        bos, block = self.tokenizer.bos_token, "<|start_header_id|>system<|end_header_id|>"
-        if has_image(messages) and not has_image(messages[:index]) and prefix.startswith(bos + block):
-            prefix = bos + prefix.split("<|eot_id|>", 1)[1]
-        return prefix
 
     def truncate(self, features: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
         features = super().truncate(features, source)
@@ -70,10 +50,6 @@ class MllamaCollator(VLMCollator):
         if any("pixel_values" in f for f in features):
             batch.update(pad_images(features, batch["input_ids"].shape[1]))
         return batch
-
-
-def has_image(messages: list[dict[str, Any]]) -> bool:
-    return any(part["type"] == "image" for m in messages if isinstance(m["content"], list) for part in m["content"])
 
 
 def pad_images(features: list[dict[str, torch.Tensor]], length: int) -> dict[str, torch.Tensor]:

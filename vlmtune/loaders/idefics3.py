@@ -3,6 +3,11 @@
 SmolVLM v1 checkpoints (HuggingFaceTB/SmolVLM-256M-Instruct, -500M-Instruct, SmolVLM-Instruct) are saved as
 `model_type: idefics3` with an `Idefics3Processor`, so they load with this family's `load` too (their own chat
 template, which starts with "<|im_start|>", comes with the checkpoint).
+
+Template revisions tested (tests/template_revisions.py, tests/test_templates.py; every masking shape each):
+- the tiny template below (Idefics3-8B-Llama3's layout, "<|begin_of_text|>" first);
+- `smolvlm-v1`: the SmolVLM v1 checkpoints' template ("<|im_start|>" first, same turns), as in huggingface/
+  transformers tests/models/smolvlm/test_processing_smolvlm.py @007bc1e.
 """
 
 from __future__ import annotations

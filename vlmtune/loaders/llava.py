@@ -1,4 +1,10 @@
-"""LLaVA-1.5 (`LlavaForConditionalGeneration`), e.g. https://huggingface.co/llava-hf/llava-1.5-7b-hf."""
+"""LLaVA-1.5 (`LlavaForConditionalGeneration`), e.g. https://huggingface.co/llava-hf/llava-1.5-7b-hf.
+
+Template revisions tested (tests/template_revisions.py, tests/test_templates.py; every masking shape each):
+- the tiny template below (the released layout, no `{% generation %}` blocks);
+- `hub-generation`: the hub file with `{% generation %}` around each reply + ' ', as quoted in huggingface/
+  transformers tests/models/llava/test_processing_llava.py @043bb8d (also shipped by llava-v1.6-vicuna-*-hf).
+"""
 
 from __future__ import annotations
 

@@ -13,6 +13,13 @@ Images are processed "anyres": the image processor picks the best of `image_grid
 size, cuts the resized image into tiles of the vision tower's size plus one downscaled base tile, and returns
 `pixel_values` of shape [images, tiles, 3, H, W] (tiles padded to the most in the call) and `image_sizes`
 [images, 2]; the number of `<image>` tokens depends on each image's size.
+
+Template revisions tested (tests/template_revisions.py, tests/test_templates.py; every masking shape each):
+- `llava-next`: the tiny template (the current hub file's layout); `hub-early`: the first revision of
+  llava-v1.6-mistral-7b-hf's chat_template.json, which closes replies with the text "<\\s>" instead of "</s>"
+  (listed in openvinotoolkit/openvino.genai src/cpp/src/tokenizer/chat_template_fallback_map.hpp): the model
+  would never learn to stop, so every sample is refused with a one-line TemplateError naming the checkpoint.
+- `llava-next-vicuna`: the llava-1.5 revisions (see vlmtune/loaders/llava.py).
 """
 
 from __future__ import annotations

@@ -5,6 +5,16 @@ A sample with one image is processed "anyres" (a downscaled base tile plus tiles
 `image_grid_pinpoints`, `pixel_values` [images, tiles, 3, H, W]); a sample with several images gives each only its
 base tile (`batch_num_images` says how many images each sample has); a video is a stack of frames
 (`pixel_values_videos` [videos, frames, 3, H, W]) whose features are pooled 2x2.
+
+Template revisions tested (tests/template_revisions.py, tests/test_templates.py; every masking shape each):
+- `conversion`: ChatML with `{% generation %}` around each reply, as written by huggingface/transformers
+  src/transformers/models/llava_onevision/convert_llava_onevision_weights_to_hf.py @01080c6 (the tiny template
+  below renders the same text, without the generation blocks);
+- `hub-2024-10`: each turn opens "<|im_start|>{role} ", media without newlines, each text part after "\\n", no
+  newline between turns, generation prompt "<|im_start|>assistant\\n" (not how a rendered assistant turn opens):
+  the hub's chat_template.json as quoted by zjysteven/lmms-finetune collators/llava_onevision.py @706e8c9
+  (2024-10-16), and the template of huggingface/transformers
+  tests/models/llava_onevision/test_processing_llava_onevision.py @1a6e6ad. Trained: each reply + <|im_end|>.
 """
 
 from __future__ import annotations

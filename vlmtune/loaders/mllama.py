@@ -25,6 +25,13 @@ the search tool, e.g. the one embedded in NVIDIA NeMo's `MLlamaTemplateConfig`):
 Tiny model: the text model's embedding has `vocab_size + 8` rows (the real image token id 128256 is past the
 vocabulary); its `padding_idx` is the config's `pad_token_id`, which must be the tiny tokenizer's (the real default
 128004 is past a tiny vocabulary). Tiles of 32x32 pixels, at most 2 per image.
+
+Template revisions tested (tests/template_revisions.py, tests/test_templates.py; every masking shape each):
+- the original release: the tiny template below (refuses a system prompt next to images);
+- `hub-2024-12`: meta-llama/Llama-3.2-11B-Vision-Instruct's chat_template.json as quoted by zjysteven/lmms-finetune
+  collators/llama_3_2_vision.py @1157f46 (2024-12-07): a user-supplied system prompt is written (in the dated
+  system block) also next to images, so `llama-3.2-11b-vision-instruct` is registered with
+  `system_prompt_with_images=True`.
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ same "<s>[INST][IMG]\\n...[/INST]" layout):
 - An assistant turn is its text followed by `</s>` (trained with the reply); a prompt ends with `[/INST]`.
 - The processor expands `[IMG]` as for Mistral 3, with no patch merging (one token per 16x16 patch).
 - The template reads a system message given as content parts from their "content" key (see the collator).
-- An earlier revision wrote the system text into the last user turn; with it, a multi-turn sample with a system
-  prompt stops with the core's "prefix by prefix" error instead of training on a wrong layout.
+- An earlier revision wrote the system text into the last user turn (not re-found in a public copy, so not in
+  tests/template_revisions.py); the core locates replies without relying on prefixes, so a checkpoint carrying
+  it trains each reply + </s> with the system text where that revision writes it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,12 @@
 """Qwen2-VL and Qwen2.5-VL, e.g. https://huggingface.co/Qwen/Qwen2-VL-2B-Instruct and Qwen/Qwen2.5-VL-3B-Instruct.
 
 Both families share the processor and the chat template; they differ in model classes only.
+
+Template revisions tested (tests/template_revisions.py, tests/test_templates.py; every masking shape each):
+- the tiny template below (the released layout);
+- `hub-vision-id`: the hub file with `add_vision_id` and media recognised by key, as listed in
+  openvinotoolkit/openvino.genai src/cpp/src/tokenizer/chat_template_fallback_map.hpp ('Qwen2-VL-2B-Instruct
+  (tokenizer_config.json)'); it renders the same text for vlmtune's conversations.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 Images and videos. SmolVLM v1 checkpoints (HuggingFaceTB/SmolVLM-256M-Instruct, -500M-Instruct) are saved as
 `model_type: idefics3` (`Idefics3ForConditionalGeneration` + `Idefics3Processor`, no video): load them with the
 idefics3 family (vlmtune/loaders/idefics3.py); their prompt format is the one below without video.
+
+Template revisions tested (tests/template_revisions.py, tests/test_templates.py; every masking shape each):
+- the tiny template (images and videos; renders what the hub template and the one below render);
+- `processor-default`: transformers 5.23.0 models/smolvlm/processing_smolvlm.py DEFAULT_CHAT_TEMPLATE, which
+  SmolVLMProcessor swaps in for conversations with a video.
 """
 
 from __future__ import annotations
