@@ -116,7 +116,7 @@ def test_pick_frames_is_the_documented_spread():
 
 @pytest.mark.slow
 def test_the_real_scale_minute_of_720p_gives_its_frames(tmp_path):
-    """The issue's case at full size (writing it takes ~10 s): benchmarks/video_decode.py measures it."""
+    """The issue's case at full size (writing it takes 10-30 s on 2 cores): benchmarks/video_decode.py measures it."""
     video = decode_video(write_minute_video(tmp_path / "minute.mp4"), 8)
     assert numbers(video) == video.indices == [0, 257, 514, 771, 1028, 1285, 1542, 1799]
     assert video[0].size == (1280, 720)

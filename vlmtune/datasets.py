@@ -6,6 +6,9 @@
 Every data format (LLaVA, ShareGPT, OpenAI messages, Hugging Face datasets; see vlmtune/formats.py) is read into
 `Sample`. Images are paths, encoded bytes or PIL images, and are opened only when a sample is read.
 `TO_LOAD_IMAGE` says per family whether the dataset opens images (PIL) or hands their paths on.
+Videos are sampled to `num_frames` frames by `decode_video`, which decodes only the frames it picks (memory and
+time do not grow with the video's length). A file that cannot be read, and media a processor refuses, become a
+`BadSample` naming the sample, the file and the reason: the datasets skip it, log it once and count it.
 """
 
 from __future__ import annotations
