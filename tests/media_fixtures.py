@@ -60,12 +60,14 @@ def write_numbered_video(
     frame_times: list[float] | None = None,
     rotation: int | None = None,
     gop: int = 60,
+    bframes: int = 0,
 ) -> str:
     """An mp4 (index at the front, as web videos have it) of numbered frames, written with PyAV.
 
     `frame_times` (seconds) makes a variable-frame-rate video with those presentation times instead of
     `seconds * fps` evenly spaced frames; `rotation` stores display-rotation metadata (degrees counterclockwise)
-    as phones do, the pixels stay as written. `gop`: frames between keyframes (2 s at 30 fps, as many encoders).
+    as phones do, the pixels stay as written. `gop`: frames between keyframes (2 s at 30 fps, as many encoders);
+    `bframes`: B-frames between reference frames (frames then leave the decoder in another order than they enter).
     """
     import av
 
@@ -78,7 +80,8 @@ def write_numbered_video(
         stream.time_base = stream.codec_context.time_base = time_base
         stream.codec_context.gop_size = gop
         if codec == "libx264":
-            stream.codec_context.options = {"preset": "ultrafast", "crf": "32", "bframes": "0"}
+            stream.codec_context.options = {"preset": "ultrafast", "crf": "32"}
+        stream.codec_context.max_b_frames = bframes
         if rotation is not None:
             stream.set_display_rotation(rotation)
         background = gradient(width, height)

@@ -43,6 +43,17 @@ def test_a_minute_long_video_seeks_and_still_returns_exactly_the_picked_frames(t
     assert numbers(decode_video(path, 3)) == [0, 900, 1799]
 
 
+def test_b_frames_reordered_by_the_decoder_still_give_the_picked_frames(tmp_path):
+    import av
+
+    path = write_numbered_video(tmp_path / "b.mp4", seconds=30, fps=30, bframes=3)  # 900 frames, seeks too
+    with av.open(path) as container:
+        assert any(frame.pict_type == av.video.frame.PictureType.B for frame in container.decode(video=0))
+    video = decode_video(path, 8)
+    assert video.indices == [0, 128, 257, 385, 514, 642, 771, 899]
+    assert numbers(video) == video.indices
+
+
 def test_a_video_shorter_than_num_frames_repeats_frames_to_keep_the_count(tmp_path):
     path = write_numbered_video(tmp_path / "short.mp4", seconds=0.2, fps=30)  # 6 frames
     video = decode_video(path, 8)
