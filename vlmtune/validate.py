@@ -72,8 +72,9 @@ def check_data(
 ) -> Report:
     """Check every record: its fields, roles, placeholders and files, the family's capabilities, the media.
 
-    `decode_media=False` reads only image headers and video packets (the quick check before training); otherwise
-    images are decoded and so is every video frame that `num_frames` sampling will pick.
+    `decode_media=False` reads only image headers, and of a video its first frame and whether every frame its
+    header promises is in the file (the quick check before training); otherwise images are decoded, and so is
+    every video frame that `num_frames` sampling will pick.
     `encode` (a collator's `encode`) also runs the processor on each sample, which finds samples that cannot
     fit `model_max_length` without cutting media tokens or that keep nothing to train.
     """
