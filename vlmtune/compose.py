@@ -1,0 +1,416 @@
+"""`vlmtune compose`: build a VLM from a vision encoder, a causal LM and a fresh projector, saved as a native
+`LlavaForConditionalGeneration` checkpoint that every vlmtune command and plain transformers load.
+
+    vlmtune compose --vision tiny-siglip --llm tiny-qwen3 --output_dir composed          # offline tiny parts
+    vlmtune compose --vision google/siglip-so400m-patch14-384 --llm Qwen/Qwen3-0.6B --output_dir composed
+    vlmtune compose --vision /models/clip-vit-large-patch14-336 --llm /models/Llama-3.2-1B-Instruct \\
+        --output_dir composed --projector linear --vision_feature_layer -1
+    vlmtune train --config configs/compose/llava15_stage1.yaml --model_local_path composed ...   # then train it
+
+A part is a built-in tiny part (tiny-siglip, tiny-clip, tiny-qwen3, tiny-llama), a local folder, or a hub id that
+is already in the local Hugging Face cache (nothing is downloaded). The parts' weights are copied exactly (tied
+embeddings stay tied); only the projector is new. The output folder also holds the processor (the vision part's
+image processor, the LLM's tokenizer with `<image>` added, a chat template), a generation config that stops on the
+LLM's eos and end-of-turn, `compose.json` (what it was made from) and a `vlmtune_args.yaml` naming the
+`llava-composed` family, so `vlmtune chat DIR` and `vlmtune merge` find it; train/preview/validate take
+`--model_id llava-composed --model_local_path DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from PIL import Image
+
+from vlmtune.arguments import ArgumentError
+from vlmtune.collators.llava_composed import template_reply_end
+from vlmtune.loaders.llava import CHAT_TEMPLATE as VICUNA_TEMPLATE
+from vlmtune.loaders.llava_composed import TINY_PARTS, tiny_part_path
+from vlmtune.loaders.llava_onevision import CHAT_TEMPLATE as CHATML_TEMPLATE
+
+logger = logging.getLogger("vlmtune")
+
+FAMILY_ID = "llava-composed"
+IMAGE_TOKEN = "<image>"
+PROJECTORS = {"mlp2x_gelu": "gelu", "linear": "linear"}  # --projector -> LlavaConfig.projector_hidden_act
+TEMPLATES = ("auto", "own", "chatml", "vicuna")
+# Vision towers whose model types vLLM's Llava implementation loads (CLIP, SigLIP, Pixtral).
+VLLM_TOWERS = {"clip_vision_model", "siglip_vision_model", "pixtral"}
+# Two-tower checkpoints (image + text encoders) whose vision half is taken.
+DUAL_ENCODERS = {"clip", "siglip", "siglip2", "aimv2"}
+
+
+# --- finding and loading the parts -----------------------------------------------------------------------------
+
+
+def resolve_part(name: str, role: str) -> str:
+    """A part's local path: a built-in tiny part, a folder, or a hub id already in the local HF cache."""
+    if name in TINY_PARTS:
+        return str(tiny_part_path(name))
+    if Path(name).is_dir():
+        if not (Path(name) / "config.json").is_file():
+            raise ArgumentError(f"--{role} {name}: the folder has no config.json (not a transformers checkpoint)")
+        return name
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(name, local_files_only=True)
+    except Exception as error:  # huggingface_hub raises several kinds for "not cached" and "not a repo id"
+        raise ArgumentError(
+            f"--{role} {name!r} is not a built-in tiny part ({', '.join(TINY_PARTS)}), a local folder or a hub id "
+            f"in the local Hugging Face cache ({type(error).__name__}); download it first (hf download {name})"
+        ) from None
+
+
+def vision_config_of(config: Any, name: str) -> Any:
+    """The tower's config: the config itself, or the vision half of a CLIP/SigLIP-style two-tower checkpoint."""
+    if config.model_type in DUAL_ENCODERS:
+        config = config.vision_config
+    elif hasattr(config, "vision_config") or hasattr(config, "text_config"):
+        raise ArgumentError(
+            f"--vision {name}: a {config.model_type} checkpoint is not a vision encoder (pass its vision tower alone)"
+        )
+    if config.model_type == "siglip2_vision_model":
+        raise ArgumentError(
+            f"--vision {name}: SigLIP2 NaFlex towers need pixel_attention_mask and spatial_shapes, which LLaVA never "
+            "passes; use a fixed-resolution SigLIP2 checkpoint (saved as siglip: google/siglip2-so400m-patch14-384)"
+        )
+    if not hasattr(config, "patch_size"):
+        raise ArgumentError(f"--vision {name}: a {config.model_type} config has no patch_size (not a ViT tower)")
+    return config
+
+
+def load_vision(path: str, name: str):
+    """(tower, vision config, image processor) of the vision part; the tower's weights must all be in the files."""
+    from transformers import MODEL_MAPPING, AutoConfig, AutoImageProcessor
+
+    config = vision_config_of(AutoConfig.from_pretrained(path), name)
+    if config.model_type not in VLLM_TOWERS:
+        logger.warning(
+            "--vision %s: a %s tower trains and runs in transformers, but vLLM's Llava cannot serve it (it loads "
+            "CLIP, SigLIP and Pixtral towers only)",
+            name,
+            config.model_type,
+        )
+    tower, info = MODEL_MAPPING[type(config)].from_pretrained(path, config=config, output_loading_info=True)
+    if info["missing_keys"]:
+        raise ArgumentError(
+            f"--vision {name}: weights missing from the checkpoint: {sorted(info['missing_keys'])[:5]}"
+        )
+    return tower, config, AutoImageProcessor.from_pretrained(path)
+
+
+def load_llm(path: str, name: str):
+    """(causal LM, tokenizer) of the language part; a model without a causal LM head is refused."""
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(path)
+    if hasattr(config, "vision_config"):
+        raise ArgumentError(f"--llm {name}: a {config.model_type} checkpoint is a vision model, not a language model")
+    heads = [a for a in config.architectures or [] if a.endswith(("ForCausalLM", "LMHeadModel"))]
+    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING or (config.architectures and not heads):
+        raise ArgumentError(
+            f"--llm {name}: {', '.join(config.architectures or [config.model_type])} has no causal LM head; "
+            "pass a causal (decoder) language model such as Qwen3ForCausalLM"
+        )
+    llm, info = AutoModelForCausalLM.from_pretrained(path, output_loading_info=True)
+    missing = [k for k in info["missing_keys"] if not (k == "lm_head.weight" and config.tie_word_embeddings)]
+    if missing:
+        raise ArgumentError(f"--llm {name}: weights missing from the checkpoint: {sorted(missing)[:5]}")
+    # `<image>` becomes a special token and the tokenizer's `image_token`, which LlavaProcessor and vlmtune read.
+    return llm, AutoTokenizer.from_pretrained(path, extra_special_tokens={"image_token": IMAGE_TOKEN})
+
+
+# --- the pieces of the composed checkpoint ---------------------------------------------------------------------
+
+
+def set_image_size(image_processor: Any, size: int) -> None:
+    """Make the image processor produce `size` x `size` pixels (resize, and the center crop where it has one)."""
+    if "shortest_edge" in (image_processor.size or {}):
+        image_processor.size = {"shortest_edge": size}
+    else:
+        image_processor.size = {"height": size, "width": size}
+    if getattr(image_processor, "crop_size", None):
+        image_processor.crop_size = {"height": size, "width": size}
+
+
+def count_extra_tokens(tower: Any, image_processor: Any, patch_size: int, name: str) -> tuple[int, int, int]:
+    """(height, width, tokens beyond the patches) of the tower's output for one image as the processor makes it:
+    1 for a class token (CLIP, DINOv2), 0 for SigLIP and AIMv2, more for register tokens."""
+    pixels = image_processor(Image.new("RGB", (64, 64)), return_tensors="pt")["pixel_values"]
+    height, width = pixels.shape[-2:]
+    try:
+        with torch.no_grad():
+            hidden = tower(pixel_values=pixels.to(tower.dtype)).last_hidden_state
+    except Exception as error:  # a tower that cannot run at the processor's size (no position interpolation)
+        raise ArgumentError(
+            f"--vision {name}: the tower does not run on {height}x{width} images ({error}); drop --image_size or "
+            f"use the size it was trained at ({tower.config.image_size})"
+        ) from None
+    return height, width, hidden.shape[1] - (height // patch_size) * (width // patch_size)
+
+
+def select_strategy(extra_tokens: int, requested: str, name: str) -> str:
+    """LLaVA's feature selection: "default" drops the class token (CLIP, as LLaVA-1.5), "full" keeps every token."""
+    strategy = requested if requested != "auto" else ("default" if extra_tokens == 1 else "full")
+    if strategy == "default" and extra_tokens != 1:
+        raise ArgumentError(
+            f"--vision {name}: the tower writes {extra_tokens} tokens besides its patches; "
+            "--vision_feature_select_strategy default drops exactly one (a class token); use full"
+        )
+    return strategy
+
+
+def renders_image_parts(tokenizer: Any, template: str) -> bool:
+    """Whether a chat template renders system/user/assistant turns with content parts and writes `<image>` for an
+    image part (what LlavaProcessor expands): a probe conversation is rendered and checked."""
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "SYSTEMPROBE"}]},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "USERPROBE"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "ASSISTANTPROBE"}]},
+    ]
+    try:
+        text = tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False)
+    except Exception:  # a template that reads content as a string, or refuses a role
+        return False
+    order = [text.find(probe) for probe in ("SYSTEMPROBE", IMAGE_TOKEN, "USERPROBE", "ASSISTANTPROBE")]
+    return text.count(IMAGE_TOKEN) == 1 and -1 not in order and order == sorted(order)
+
+
+def choose_chat_template(tokenizer: Any, choice: str) -> tuple[str, str]:
+    """(template, what it is): the LLM's own when it renders image parts as `<image>`, else ChatML when the
+    tokenizer has its markers as single tokens, else the LLaVA-1.5 (Vicuna-style) format."""
+    own = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
+    if choice in ("auto", "own") and own and renders_image_parts(tokenizer, own):
+        return own, "the LLM's own"
+    if choice == "own":
+        raise ArgumentError(
+            "--chat_template own: the LLM's template "
+            + ("does not render image parts as <image>" if own else "does not exist")
+            + "; use auto, chatml or vicuna"
+        )
+    vocab = tokenizer.get_vocab()
+    has_chatml = all(marker in vocab for marker in ("<|im_start|>", "<|im_end|>"))
+    if choice == "chatml" and not has_chatml:
+        raise ArgumentError("--chat_template chatml: the LLM's tokenizer has no <|im_start|>/<|im_end|> tokens")
+    if choice in ("auto", "chatml") and has_chatml:
+        return CHATML_TEMPLATE, "ChatML"
+    if tokenizer.eos_token is None:
+        raise ArgumentError("the LLaVA-1.5 format needs an eos token to end replies, and the LLM's tokenizer has none")
+    return VICUNA_TEMPLATE, "LLaVA-1.5 (Vicuna-style)"
+
+
+def fit_image_token(model: Any, tokenizer: Any) -> int:
+    """Grow the embeddings for the `<image>` token only when its id is past them (new rows = the mean of the
+    existing rows, in the input embeddings and, when untied, the output head). Returns its id."""
+    token_id = tokenizer.image_token_id
+    rows = model.get_input_embeddings().weight.shape[0]
+    if token_id < rows:
+        logger.info("      <image> is token %d, inside the LLM's %d embedding rows: no resize", token_id, rows)
+        return token_id
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    with torch.no_grad():
+        for embedding in {id(e): e for e in (model.get_input_embeddings(), model.get_output_embeddings())}.values():
+            embedding.weight[rows:] = embedding.weight[:rows].mean(dim=0)
+    logger.info(
+        "      <image> is token %d: embeddings grown from %d to %d rows (new rows: their mean)",
+        token_id,
+        rows,
+        len(tokenizer),
+    )
+    return token_id
+
+
+def build_model(tower: Any, llm: Any, config: Any, projector: str, seed: int) -> Any:
+    """LlavaForConditionalGeneration holding the parts' own modules (weights untouched) and a fresh projector.
+
+    The shell is built on the meta device, so no random copy of the parts is ever made; the projector is
+    PyTorch's default nn.Linear initialisation, as LLaVA's. The linear projector is LLaVA's two layers with an
+    identity activation and the second layer set to the identity: one linear map, as LLaVA-1's.
+    """
+    from transformers import LlavaForConditionalGeneration
+
+    with torch.device("meta"):
+        model = LlavaForConditionalGeneration(config)
+    model.model.vision_tower = tower
+    model.model.language_model = getattr(llm, llm.base_model_prefix)
+    model.lm_head = llm.get_output_embeddings()
+    torch.manual_seed(seed)
+    with torch.device("cpu"):
+        fresh = type(model.model.multi_modal_projector)(config)
+    if projector == "linear":
+        with torch.no_grad():
+            fresh.linear_2.weight.copy_(torch.eye(fresh.linear_2.weight.shape[0]))
+            fresh.linear_2.bias.zero_()
+    model.model.multi_modal_projector = fresh.to(llm.dtype)
+    left_on_meta = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left_on_meta:
+        raise RuntimeError(f"composed model has uninitialised tensors: {left_on_meta[:5]}")
+    return model
+
+
+def save_checkpoint(model: Any, processor: Any, output_dir: Path) -> None:
+    """The one place the composed checkpoint is written (model + processor). Today transformers' own layout;
+    vLLM 0.32 loads LLaVA only in the released key layout, so this is where a released-layout save goes."""
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+
+
+# --- the command -----------------------------------------------------------------------------------------------
+
+
+def compose(
+    vision: str,
+    llm: str,
+    output_dir: str | Path,
+    projector: str = "mlp2x_gelu",
+    vision_feature_layer: int = -2,
+    vision_feature_select_strategy: str = "auto",
+    image_size: int | None = None,
+    chat_template: str = "auto",
+    seed: int = 0,
+) -> Path:
+    """Compose and save; every bad input ends in an ArgumentError naming the part or flag."""
+    from transformers import LlavaConfig, LlavaProcessor
+
+    output_dir = Path(output_dir)
+    if projector not in PROJECTORS:
+        raise ArgumentError(f"--projector must be one of {', '.join(PROJECTORS)}, got {projector!r}")
+    if chat_template not in TEMPLATES:
+        raise ArgumentError(f"--chat_template must be one of {', '.join(TEMPLATES)}, got {chat_template!r}")
+    if (output_dir / "config.json").exists():
+        raise ArgumentError(f"--output_dir {output_dir} holds a checkpoint already; pick a new folder")
+
+    logger.info("[1/6] vision part %s", vision)
+    tower, vision_config, image_processor = load_vision(resolve_part(vision, "vision"), vision)
+    layers = vision_config.num_hidden_layers
+    if not -layers <= vision_feature_layer < layers:
+        raise ArgumentError(f"--vision_feature_layer {vision_feature_layer}: the tower has {layers} layers")
+    if image_size:
+        if image_size % vision_config.patch_size:
+            raise ArgumentError(
+                f"--image_size {image_size} is not a multiple of the patch size {vision_config.patch_size}"
+            )
+        set_image_size(image_processor, image_size)
+    height, width, extra = count_extra_tokens(tower, image_processor, vision_config.patch_size, vision)
+    strategy = select_strategy(extra, vision_feature_select_strategy, vision)
+    image_tokens = (height // vision_config.patch_size) * (width // vision_config.patch_size) + extra
+    image_tokens -= 1 if strategy == "default" else 0
+    logger.info(
+        "      %s tower, %dx%d px, patch %d, %d extra token(s) -> strategy %s, %d image tokens, feature layer %d",
+        vision_config.model_type, height, width, vision_config.patch_size, extra, strategy, image_tokens,
+        vision_feature_layer,
+    )  # fmt: skip
+
+    logger.info("[2/6] language part %s", llm)
+    language_model, tokenizer = load_llm(resolve_part(llm, "llm"), llm)
+    template, template_kind = choose_chat_template(tokenizer, chat_template)
+    logger.info("      %s, chat template: %s", type(language_model).__name__, template_kind)
+
+    logger.info("[3/6] image token")
+    image_token_id = fit_image_token(language_model, tokenizer)
+
+    logger.info("[4/6] projector %s (seed %d)", projector, seed)
+    config = LlavaConfig(
+        vision_config=vision_config,
+        text_config=language_model.config,
+        image_token_id=image_token_id,
+        projector_hidden_act=PROJECTORS[projector],
+        multimodal_projector_bias=True,
+        vision_feature_layer=vision_feature_layer,
+        vision_feature_select_strategy=strategy,
+        image_seq_length=image_tokens,
+    )
+    model = build_model(tower, language_model, config, projector, seed)
+    reply_end = template_reply_end(tokenizer, template)
+    stop_ids = [tokenizer.eos_token_id] + ([tokenizer.convert_tokens_to_ids(reply_end)] if reply_end else [])
+    model.generation_config = language_model.generation_config
+    model.generation_config.eos_token_id = list(dict.fromkeys(i for i in stop_ids if i is not None))
+    model.generation_config.pad_token_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
+    )
+
+    logger.info("[5/6] processor")
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=vision_config.patch_size,
+        vision_feature_select_strategy=strategy,
+        num_additional_image_tokens=extra,
+        chat_template=template,
+    )
+
+    logger.info("[6/6] saving to %s", output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, processor, output_dir)
+    recipe = {
+        "vision": vision,
+        "llm": llm,
+        "projector": projector,
+        "vision_feature_layer": vision_feature_layer,
+        "vision_feature_select_strategy": strategy,
+        "image_size": [height, width],
+        "image_seq_length": image_tokens,
+        "chat_template": template_kind,
+        "reply_end": reply_end,
+        "seed": seed,
+    }
+    (output_dir / "compose.json").write_text(json.dumps(recipe, indent=1) + "\n")
+    # Names the family for `vlmtune chat DIR` / `vlmtune merge`, as a vlmtune train output does.
+    args = {"ModelArguments": {"model_id": FAMILY_ID, "model_local_path": str(output_dir)}}
+    (output_dir / "vlmtune_args.yaml").write_text(yaml.safe_dump(args, sort_keys=False))
+    total = sum(p.numel() for p in model.parameters())
+    fresh = sum(p.numel() for p in model.model.multi_modal_projector.parameters())
+    logger.info("composed %s parameters (%s new in the projector)", f"{total:,}", f"{fresh:,}")
+    return output_dir
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vlmtune compose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--vision", required=True, help="Vision encoder: tiny-siglip, tiny-clip, a folder or hub id.")
+    parser.add_argument("--llm", required=True, help="Causal LM: tiny-qwen3, tiny-llama, a folder or hub id.")
+    parser.add_argument("--output_dir", required=True, help="New folder for the composed checkpoint.")
+    parser.add_argument(
+        "--projector", default="mlp2x_gelu", help="mlp2x_gelu (LLaVA-1.5: Linear-GELU-Linear) or linear (LLaVA-1)."
+    )
+    parser.add_argument(
+        "--vision_feature_layer", type=int, default=-2, help="Tower layer whose features feed the LLM (-2 as LLaVA)."
+    )
+    parser.add_argument(
+        "--vision_feature_select_strategy",
+        choices=("auto", "default", "full"),
+        default="auto",
+        help="default: drop the class token; full: keep every token; auto: default iff the tower has one.",
+    )
+    parser.add_argument("--image_size", type=int, help="Image side in pixels (default: the image processor's).")
+    parser.add_argument(
+        "--chat_template",
+        default="auto",
+        help="auto (the LLM's own if it renders <image> parts, else ChatML, else LLaVA-1.5), own, chatml, vicuna.",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the projector's initialisation.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    args = build_parser().parse_args(argv)
+    output_dir = compose(**vars(args))
+    print(f"composed model written to {output_dir}; train it: vlmtune train --model_id {FAMILY_ID} "
+          f"--model_local_path {output_dir} ... (configs/compose/)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    from vlmtune.cli import main as cli_main
+
+    sys.exit(cli_main(["compose", *sys.argv[1:]]))
