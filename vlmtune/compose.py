@@ -99,6 +99,11 @@ def load_vision(path: str, name: str):
             name,
             config.model_type,
         )
+    if getattr(config, "vision_use_head", False):
+        # SigLIP's attention-pooling head: LLaVA reads hidden states, never the pooled output (as llava-hf's
+        # SigLIP checkpoints, which are saved without it).
+        logger.info("      leaving out the tower's pooling head (LLaVA never uses it)")
+        config.vision_use_head = False
     tower, info = MODEL_MAPPING[type(config)].from_pretrained(path, config=config, output_loading_info=True)
     if info["missing_keys"]:
         raise ArgumentError(
