@@ -339,7 +339,7 @@ def test_llava_composed_without_a_folder_says_what_to_pass():
 
 @pytest.mark.slow
 def test_demo_compose_reaches_ninety_percent_after_stage_two(tmp_path, capsys):
-    """make test-slow: the full two-stage demo (~65 s of CPU, 3.5-6.5 min on 2 busy cores; 67% after stage 1, 95% after 2)."""
+    """make test-slow: the two-stage demo (~65 s of CPU, 3.5-6.5 min on 2 busy cores; 67% after stage 1, 95% after)."""
     from vlmtune import demo_compose
 
     assert demo_compose.main(["--output_dir", str(tmp_path)]) == 0
