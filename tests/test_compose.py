@@ -346,3 +346,63 @@ def test_demo_compose_reaches_ninety_percent_after_stage_two(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "held-out accuracy after stage 1:" in printed
     assert float(printed.split("after stage 2:")[1].split("%")[0]) >= 90.0
+
+
+# --- the pixel-shuffle connector (Idefics3's class) ------------------------------------------------------------
+
+
+def test_pixel_shuffle_keeps_the_parts_and_cuts_image_tokens_by_the_factor_squared(
+    siglip_qwen3, tmp_path, images, caplog
+):
+    from PIL import Image
+    from transformers import Idefics3ForConditionalGeneration, SiglipVisionModel
+
+    with caplog.at_level(logging.WARNING, logger="vlmtune"):
+        folder = compose("tiny-siglip", "tiny-qwen3", tmp_path / "ps", projector="pixel_shuffle")
+    assert "vLLM's Idefics3 cannot serve it" in caplog.text  # a Qwen3 LLM; Llama ones are served
+    model = Idefics3ForConditionalGeneration.from_pretrained(folder)
+    tower = SiglipVisionModel.from_pretrained(tiny_part_path("tiny-siglip"))
+    assert all(torch.equal(state(model.model.vision_model)[k], v) for k, v in state(tower).items())
+    assert state(model.model.vision_model).keys() == state(tower).keys()
+    llava = LlavaForConditionalGeneration.from_pretrained(siglip_qwen3)
+    for name, tensor in state(llava.model.language_model).items():  # the same copy of the LLM as LLaVA's
+        copied = state(model.model.text_model)[name]
+        assert (
+            torch.equal(copied[: tensor.shape[0]], tensor)
+            if name == "embed_tokens.weight"
+            else torch.equal(copied, tensor)
+        )
+    assert model.lm_head.weight.data_ptr() == model.model.text_model.embed_tokens.weight.data_ptr()  # still tied
+
+    processor = AutoProcessor.from_pretrained(folder)
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Which digit?"}]}],
+        add_generation_prompt=True,
+    )
+    assert text == "User:<image>Which digit?<end_of_utterance>\nAssistant:"
+    inputs = processor(text=[text], images=[[Image.open(images[0]).convert("RGB")]], return_tensors="pt")
+    image_tokens = (inputs["input_ids"] == model.config.image_token_id).sum().item()
+    assert image_tokens * 4 == llava.config.image_seq_length  # factor 2: 4x fewer than LLaVA's projector
+    assert torch.isfinite(model(**inputs).logits).all()
+    stop = processor.tokenizer.convert_tokens_to_ids(["<|im_end|>", "<end_of_utterance>"])
+    assert model.generation_config.eos_token_id == stop
+
+
+def test_pixel_shuffle_refusals(tmp_path):
+    with pytest.raises(ArgumentError, match="a clip_vision_model tower needs --projector mlp2x_gelu or linear"):
+        compose("tiny-clip", "tiny-qwen3", tmp_path / "a", projector="pixel_shuffle")
+    with pytest.raises(ArgumentError, match="4x4 patches per image do not split into 3x3 blocks"):
+        compose("tiny-siglip", "tiny-qwen3", tmp_path / "b", projector="pixel_shuffle", pixel_shuffle_factor=3)
+    with pytest.raises(ArgumentError, match="reads the tower's last layer"):
+        compose("tiny-siglip", "tiny-qwen3", tmp_path / "c", projector="pixel_shuffle", vision_feature_layer=-2)
+
+
+def test_pixel_shuffle_stage1_trains_the_connector_only(digits_data, tmp_path):  # noqa: F811
+    folder = compose("tiny-siglip", "tiny-qwen3", tmp_path / "ps", projector="pixel_shuffle")
+    argv = stage_argv("llava15_stage1.yaml", folder, digits_data, tmp_path / "stage1") + [
+        "--model_id",
+        "idefics3-composed",
+    ]
+    trainer = train(*parse_args(argv))
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert trainable == {"model.connector.modality_projection.proj.weight"}

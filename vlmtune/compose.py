@@ -29,6 +29,7 @@ import torch
 import yaml
 from PIL import Image
 
+from vlmtune import compose_pixel_shuffle as pixel_shuffle
 from vlmtune.arguments import ArgumentError
 from vlmtune.collators.llava_composed import template_reply_end
 from vlmtune.loaders.llava import CHAT_TEMPLATE as VICUNA_TEMPLATE
@@ -39,7 +40,8 @@ logger = logging.getLogger("vlmtune")
 
 FAMILY_ID = "llava-composed"
 IMAGE_TOKEN = "<image>"
-PROJECTORS = {"mlp2x_gelu": "gelu", "linear": "linear"}  # --projector -> LlavaConfig.projector_hidden_act
+# --projector -> LlavaConfig.projector_hidden_act (pixel_shuffle: Idefics3's, vlmtune/compose_pixel_shuffle.py)
+PROJECTORS = {"mlp2x_gelu": "gelu", "linear": "linear", "pixel_shuffle": None}
 TEMPLATES = ("auto", "own", "chatml", "vicuna")
 # Vision towers whose model types vLLM's Llava implementation loads (CLIP, SigLIP, Pixtral).
 VLLM_TOWERS = {"clip_vision_model", "siglip_vision_model", "pixtral"}
@@ -112,7 +114,7 @@ def load_vision(path: str, name: str):
     return tower, config, AutoImageProcessor.from_pretrained(path)
 
 
-def load_llm(path: str, name: str):
+def load_llm(path: str, name: str, tokenizer_kwargs: dict[str, Any]):
     """(causal LM, tokenizer) of the language part; a model without a causal LM head is refused."""
     from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -129,8 +131,9 @@ def load_llm(path: str, name: str):
     missing = [k for k in info["missing_keys"] if not (k == "lm_head.weight" and config.tie_word_embeddings)]
     if missing:
         raise ArgumentError(f"--llm {name}: weights missing from the checkpoint: {sorted(missing)[:5]}")
-    # `<image>` becomes a special token and the tokenizer's `image_token`, which LlavaProcessor and vlmtune read.
-    return llm, AutoTokenizer.from_pretrained(path, extra_special_tokens={"image_token": IMAGE_TOKEN})
+    # `<image>` (and the connector's other markers) become special tokens and tokenizer attributes (`image_token`),
+    # which the processors and vlmtune read.
+    return llm, AutoTokenizer.from_pretrained(path, **tokenizer_kwargs)
 
 
 # --- the pieces of the composed checkpoint ---------------------------------------------------------------------
@@ -212,25 +215,25 @@ def choose_chat_template(tokenizer: Any, choice: str) -> tuple[str, str]:
     return VICUNA_TEMPLATE, "LLaVA-1.5 (Vicuna-style)"
 
 
-def fit_image_token(model: Any, tokenizer: Any) -> int:
-    """Grow the embeddings for the `<image>` token only when its id is past them (new rows = the mean of the
-    existing rows, in the input embeddings and, when untied, the output head). Returns its id."""
-    token_id = tokenizer.image_token_id
+def fit_new_tokens(model: Any, tokenizer: Any) -> None:
+    """Grow the embeddings for the added tokens (`<image>`, ...) only when they are past them (new rows = the mean
+    of the existing rows, in the input embeddings and, when untied, the output head)."""
     rows = model.get_input_embeddings().weight.shape[0]
-    if token_id < rows:
-        logger.info("      <image> is token %d, inside the LLM's %d embedding rows: no resize", token_id, rows)
-        return token_id
+    if len(tokenizer) <= rows:
+        logger.info(
+            "      <image> is token %d, inside the LLM's %d embedding rows: no resize", tokenizer.image_token_id, rows
+        )
+        return
     model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     with torch.no_grad():
         for embedding in {id(e): e for e in (model.get_input_embeddings(), model.get_output_embeddings())}.values():
             embedding.weight[rows:] = embedding.weight[:rows].mean(dim=0)
     logger.info(
         "      <image> is token %d: embeddings grown from %d to %d rows (new rows: their mean)",
-        token_id,
+        tokenizer.image_token_id,
         rows,
         len(tokenizer),
     )
-    return token_id
 
 
 def build_model(tower: Any, llm: Any, config: Any, projector: str, seed: int) -> Any:
@@ -276,28 +279,23 @@ def compose(
     llm: str,
     output_dir: str | Path,
     projector: str = "mlp2x_gelu",
-    vision_feature_layer: int = -2,
+    vision_feature_layer: int | None = None,
     vision_feature_select_strategy: str = "auto",
     image_size: int | None = None,
     chat_template: str = "auto",
+    pixel_shuffle_factor: int = 2,
     seed: int = 0,
 ) -> Path:
     """Compose and save; every bad input ends in an ArgumentError naming the part or flag."""
-    from transformers import LlavaConfig, LlavaProcessor
-
     output_dir = Path(output_dir)
-    if projector not in PROJECTORS:
-        raise ArgumentError(f"--projector must be one of {', '.join(PROJECTORS)}, got {projector!r}")
-    if chat_template not in TEMPLATES:
-        raise ArgumentError(f"--chat_template must be one of {', '.join(TEMPLATES)}, got {chat_template!r}")
-    if (output_dir / "config.json").exists():
-        raise ArgumentError(f"--output_dir {output_dir} holds a checkpoint already; pick a new folder")
+    shuffle = projector == "pixel_shuffle"
+    check_options(projector, chat_template, vision_feature_layer, output_dir)
 
     logger.info("[1/6] vision part %s", vision)
     tower, vision_config, image_processor = load_vision(resolve_part(vision, "vision"), vision)
-    layers = vision_config.num_hidden_layers
-    if not -layers <= vision_feature_layer < layers:
-        raise ArgumentError(f"--vision_feature_layer {vision_feature_layer}: the tower has {layers} layers")
+    layer = -2 if vision_feature_layer is None else vision_feature_layer
+    if not -vision_config.num_hidden_layers <= layer < vision_config.num_hidden_layers:
+        raise ArgumentError(f"--vision_feature_layer {layer}: the tower has {vision_config.num_hidden_layers} layers")
     if image_size:
         if image_size % vision_config.patch_size:
             raise ArgumentError(
@@ -305,61 +303,54 @@ def compose(
             )
         set_image_size(image_processor, image_size)
     height, width, extra = count_extra_tokens(tower, image_processor, vision_config.patch_size, vision)
-    strategy = select_strategy(extra, vision_feature_select_strategy, vision)
-    image_tokens = (height // vision_config.patch_size) * (width // vision_config.patch_size) + extra
-    image_tokens -= 1 if strategy == "default" else 0
+    if shuffle:
+        strategy, layer = "full", -1
+        image_tokens = pixel_shuffle.check_tower(vision_config, vision, height, pixel_shuffle_factor)
+    else:
+        strategy = select_strategy(extra, vision_feature_select_strategy, vision)
+        image_tokens = (height // vision_config.patch_size) * (width // vision_config.patch_size) + extra
+        image_tokens -= 1 if strategy == "default" else 0
     logger.info(
         "      %s tower, %dx%d px, patch %d, %d extra token(s) -> strategy %s, %d image tokens, feature layer %d",
-        vision_config.model_type, height, width, vision_config.patch_size, extra, strategy, image_tokens,
-        vision_feature_layer,
+        vision_config.model_type, height, width, vision_config.patch_size, extra, strategy, image_tokens, layer,
     )  # fmt: skip
 
     logger.info("[2/6] language part %s", llm)
-    language_model, tokenizer = load_llm(resolve_part(llm, "llm"), llm)
-    template, template_kind = choose_chat_template(tokenizer, chat_template)
+    tokens = pixel_shuffle.tokenizer_kwargs() if shuffle else {"extra_special_tokens": {"image_token": IMAGE_TOKEN}}
+    language_model, tokenizer = load_llm(resolve_part(llm, "llm"), llm, tokens)
+    if shuffle:
+        pixel_shuffle.warn_if_vllm_cannot_serve(language_model.config, llm)
+        pixel_shuffle.add_row_col_tokens(tokenizer)
+        template, template_kind = pixel_shuffle.CHAT_TEMPLATE, "Idefics3"
+    else:
+        template, template_kind = choose_chat_template(tokenizer, chat_template)
     logger.info("      %s, chat template: %s", type(language_model).__name__, template_kind)
 
-    logger.info("[3/6] image token")
-    image_token_id = fit_image_token(language_model, tokenizer)
+    logger.info("[3/6] image tokens")
+    fit_new_tokens(language_model, tokenizer)
 
     logger.info("[4/6] projector %s (seed %d)", projector, seed)
-    config = LlavaConfig(
-        vision_config=vision_config,
-        text_config=language_model.config,
-        image_token_id=image_token_id,
-        projector_hidden_act=PROJECTORS[projector],
-        multimodal_projector_bias=True,
-        vision_feature_layer=vision_feature_layer,
-        vision_feature_select_strategy=strategy,
-        image_seq_length=image_tokens,
-    )
-    model = build_model(tower, language_model, config, projector, seed)
+    if shuffle:
+        model, processor = pixel_shuffle.build(
+            tower, language_model, tokenizer, image_processor, height, pixel_shuffle_factor, image_tokens, seed
+        )
+    else:
+        model, processor = llava_model_and_processor(
+            tower, language_model, tokenizer, image_processor, projector, layer, strategy, extra, image_tokens, seed
+        )
+    processor.chat_template = template
     reply_end = template_reply_end(tokenizer, template)
-    stop_ids = [tokenizer.eos_token_id] + ([tokenizer.convert_tokens_to_ids(reply_end)] if reply_end else [])
-    model.generation_config = language_model.generation_config
-    model.generation_config.eos_token_id = list(dict.fromkeys(i for i in stop_ids if i is not None))
-    model.generation_config.pad_token_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
-    )
+    set_stop_tokens(model, tokenizer, reply_end)
 
-    logger.info("[5/6] processor")
-    processor = LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=vision_config.patch_size,
-        vision_feature_select_strategy=strategy,
-        num_additional_image_tokens=extra,
-        chat_template=template,
-    )
-
-    logger.info("[6/6] saving to %s", output_dir)
+    logger.info("[5/6] saving to %s", output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model, processor, output_dir)
     recipe = {
         "vision": vision,
         "llm": llm,
         "projector": projector,
-        "vision_feature_layer": vision_feature_layer,
+        "pixel_shuffle_factor": pixel_shuffle_factor if shuffle else None,
+        "vision_feature_layer": layer,
         "vision_feature_select_strategy": strategy,
         "image_size": [height, width],
         "image_seq_length": image_tokens,
@@ -369,12 +360,70 @@ def compose(
     }
     (output_dir / "compose.json").write_text(json.dumps(recipe, indent=1) + "\n")
     # Names the family for `vlmtune chat DIR` / `vlmtune merge`, as a vlmtune train output does.
-    args = {"ModelArguments": {"model_id": FAMILY_ID, "model_local_path": str(output_dir)}}
+    family_id = pixel_shuffle.FAMILY_ID if shuffle else FAMILY_ID
+    args = {"ModelArguments": {"model_id": family_id, "model_local_path": str(output_dir)}}
     (output_dir / "vlmtune_args.yaml").write_text(yaml.safe_dump(args, sort_keys=False))
-    total = sum(p.numel() for p in model.parameters())
-    fresh = sum(p.numel() for p in model.model.multi_modal_projector.parameters())
-    logger.info("composed %s parameters (%s new in the projector)", f"{total:,}", f"{fresh:,}")
+    logger.info("[6/6] composed %s parameters, the family is %s", f"{model.num_parameters():,}", family_id)
     return output_dir
+
+
+def check_options(projector: str, chat_template: str, vision_feature_layer: int | None, output_dir: Path) -> None:
+    if projector not in PROJECTORS:
+        raise ArgumentError(f"--projector must be one of {', '.join(PROJECTORS)}, got {projector!r}")
+    if chat_template not in TEMPLATES:
+        raise ArgumentError(f"--chat_template must be one of {', '.join(TEMPLATES)}, got {chat_template!r}")
+    if projector == "pixel_shuffle" and chat_template != "auto":
+        raise ArgumentError("--projector pixel_shuffle writes Idefics3's prompt format; leave --chat_template auto")
+    if projector == "pixel_shuffle" and vision_feature_layer not in (None, -1):
+        raise ArgumentError(
+            "--projector pixel_shuffle reads the tower's last layer (Idefics3); drop --vision_feature_layer"
+        )
+    if (output_dir / "config.json").exists():
+        raise ArgumentError(f"--output_dir {output_dir} holds a checkpoint already; pick a new folder")
+
+
+def llava_model_and_processor(
+    tower: Any,
+    llm: Any,
+    tokenizer: Any,
+    image_processor: Any,
+    projector: str,
+    layer: int,
+    strategy: str,
+    extra: int,
+    image_tokens: int,
+    seed: int,
+) -> tuple[Any, Any]:
+    from transformers import LlavaConfig, LlavaProcessor
+
+    config = LlavaConfig(
+        vision_config=tower.config,
+        text_config=llm.config,
+        image_token_id=tokenizer.image_token_id,
+        projector_hidden_act=PROJECTORS[projector],
+        multimodal_projector_bias=True,
+        vision_feature_layer=layer,
+        vision_feature_select_strategy=strategy,
+        image_seq_length=image_tokens,
+    )
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=tower.config.patch_size,
+        vision_feature_select_strategy=strategy,
+        num_additional_image_tokens=extra,
+    )
+    return build_model(tower, llm, config, projector, seed), processor
+
+
+def set_stop_tokens(model: Any, tokenizer: Any, reply_end: str | None) -> None:
+    """The LLM's generation config, stopping on its eos and on the template's end-of-turn."""
+    stop_ids = [tokenizer.eos_token_id] + ([tokenizer.convert_tokens_to_ids(reply_end)] if reply_end else [])
+    stop_ids = list(dict.fromkeys(i for i in stop_ids if i is not None))
+    model.generation_config.eos_token_id = stop_ids
+    model.generation_config.pad_token_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,10 +434,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--llm", required=True, help="Causal LM: tiny-qwen3, tiny-llama, a folder or hub id.")
     parser.add_argument("--output_dir", required=True, help="New folder for the composed checkpoint.")
     parser.add_argument(
-        "--projector", default="mlp2x_gelu", help="mlp2x_gelu (LLaVA-1.5: Linear-GELU-Linear) or linear (LLaVA-1)."
+        "--projector",
+        default="mlp2x_gelu",
+        help="mlp2x_gelu (LLaVA-1.5: Linear-GELU-Linear), linear (LLaVA-1), or pixel_shuffle (Idefics3's "
+        "connector, a native Idefics3ForConditionalGeneration: pixel_shuffle_factor**2 times fewer image tokens).",
     )
     parser.add_argument(
-        "--vision_feature_layer", type=int, default=-2, help="Tower layer whose features feed the LLM (-2 as LLaVA)."
+        "--vision_feature_layer",
+        type=int,
+        help="Tower layer whose features feed the LLM (default -2, as LLaVA; pixel_shuffle: always the last).",
     )
     parser.add_argument(
         "--vision_feature_select_strategy",
@@ -402,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto (the LLM's own if it renders <image> parts, else ChatML, else LLaVA-1.5), own, chatml, vicuna.",
     )
+    parser.add_argument(
+        "--pixel_shuffle_factor", type=int, default=2, help="pixel_shuffle: side of the patch blocks folded into one."
+    )
     parser.add_argument("--seed", type=int, default=0, help="Seed of the projector's initialisation.")
     return parser
 
@@ -410,7 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args = build_parser().parse_args(argv)
     output_dir = compose(**vars(args))
-    print(f"composed model written to {output_dir}; train it: vlmtune train --model_id {FAMILY_ID} "
+    family_id = pixel_shuffle.FAMILY_ID if args.projector == "pixel_shuffle" else FAMILY_ID
+    print(f"composed model written to {output_dir}; train it: vlmtune train --model_id {family_id} "
           f"--model_local_path {output_dir} ... (configs/compose/)")  # fmt: skip
     return 0
 

@@ -722,6 +722,25 @@ register_family(
     )
 )
 
+# `vlmtune compose --projector pixel_shuffle`: a SigLIP tower + causal LM with Idefics3's pixel-shuffle connector as
+# Idefics3ForConditionalGeneration, in Idefics3's prompt format. Tiny model: compose of tiny-siglip + tiny-qwen3.
+register_family(
+    Family(
+        family_id="idefics3-composed",
+        load=idefics3.load,
+        build_tiny=llava_composed.build_tiny_pixel_shuffle,
+        collator=Idefics3Collator,
+        modules=IDEFICS3_MODULES,
+        to_load_image=True,
+        reply_end="<end_of_utterance>",
+        packing=True,
+        notes=(
+            "a `vlmtune compose --projector pixel_shuffle` output: pass its folder with --model_local_path; "
+            "a system message renders as 'System: ...'"
+        ),
+    )
+)
+
 # --- models -----------------------------------------------------------------------------------------------
 
 register_model("llava-1.5-7b", "llava-1.5", "llava-hf/llava-1.5-7b-hf")
@@ -797,6 +816,7 @@ register_model("perception-lm-3b", "perception-lm", "facebook/Perception-LM-3B")
 register_model("perception-lm-8b", "perception-lm", "facebook/Perception-LM-8B")
 # No checkpoint of its own: train/preview/validate take --model_local_path DIR (a vlmtune compose output).
 register_model("llava-composed", "llava-composed", "")
+register_model("idefics3-composed", "idefics3-composed", "")
 
 
 # --- unsupported families ---------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ tiny *parts* that `vlmtune compose` accepts offline:
     tiny-llama    Llama causal LM, <s>/</s> tokens and no chat template (a base model)
 
 Each part is a random model of the real transformers classes with a small locally trained tokenizer, cached like
-the tiny models (vlmtune/tiny.py). `tiny-llava-composed` is made by `vlmtune compose` itself from tiny-siglip and
-tiny-qwen3, so every registry-wide test runs through compose.
+the tiny models (vlmtune/tiny.py). `tiny-llava-composed` (and `tiny-idefics3-composed`, with the pixel-shuffle
+connector) is made by `vlmtune compose` itself from tiny-siglip and tiny-qwen3, so every registry-wide test runs
+through compose.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def build_tiny(folder: Path) -> None:
     from vlmtune.compose import compose  # compose imports this module for its tiny parts
 
     compose("tiny-siglip", "tiny-qwen3", folder)
+
+
+def build_tiny_pixel_shuffle(folder: Path) -> None:
+    """tiny-idefics3-composed: the same parts with the pixel-shuffle connector (Idefics3's class)."""
+    from vlmtune.compose import compose
+
+    compose("tiny-siglip", "tiny-qwen3", folder, projector="pixel_shuffle")
 
 
 def build_tiny_siglip(folder: Path) -> None:
