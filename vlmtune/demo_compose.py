@@ -3,6 +3,7 @@ on scikit-learn's handwritten digits, on CPU.
 
     python -m vlmtune.demo_compose                      # what `make demo-compose` runs
     python -m vlmtune.demo_compose --output_dir demo_compose_output --stage2_epochs 8
+    python -m vlmtune.demo_compose --projector pixel_shuffle --output_dir demo_pixel_shuffle   # Idefics3's connector
 
 1. `vlmtune compose --vision tiny-siglip --llm tiny-qwen3` (random parts: the point is the recipe, not the parts);
 2. stage 1 with configs/compose/llava15_stage1.yaml: only the projector trains (LLM and tower frozen);
@@ -21,18 +22,28 @@ import time
 from pathlib import Path
 
 from vlmtune.arguments import parse_args
-from vlmtune.compose import FAMILY_ID, compose
+from vlmtune.compose import compose
 from vlmtune.demo import TARGET_ACCURACY, accuracy, write_digits_dataset
+from vlmtune.outputs import run_model_args
 from vlmtune.supported_models import get_family
 from vlmtune.train import train
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "compose"
 
 
-def run_stage(recipe: str, model_dir: Path, output_dir: Path, train_path: Path, epochs: float, lr: float, seed: int):
+def run_stage(
+    recipe: str,
+    family_id: str,
+    model_dir: Path,
+    output_dir: Path,
+    train_path: Path,
+    epochs: float,
+    lr: float,
+    seed: int,
+):
     """Train one stage from `model_dir` with a recipe file plus the CPU-scale overrides; returns the trainer."""
     argv = [
-        "--config", str(CONFIGS / recipe),
+        "--config", str(CONFIGS / recipe), "--model_id", family_id,
         "--model_local_path", str(model_dir),
         "--data_path", str(train_path),
         "--output_dir", str(output_dir),
@@ -52,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage2_epochs", type=float, default=6, help="Full-LLM epochs over the digits.")
     parser.add_argument("--stage2_lr", type=float, default=1e-3, help="Stage-2 peak learning rate.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the projector and of training.")
+    parser.add_argument(
+        "--projector", default="mlp2x_gelu", help="vlmtune compose's --projector (pixel_shuffle: Idefics3's class)."
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
 
@@ -59,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     train_path, eval_path = write_digits_dataset(output_dir / "data")
     composed = output_dir / "composed"
     if not (composed / "config.json").exists():
-        compose("tiny-siglip", "tiny-qwen3", composed, seed=args.seed)
-    print(f"composed tiny-siglip + tiny-qwen3 into {composed}", flush=True)
-    family = get_family(FAMILY_ID)
+        compose("tiny-siglip", "tiny-qwen3", composed, projector=args.projector, seed=args.seed)
+    family_id = run_model_args(composed)["model_id"]  # llava-composed, or idefics3-composed for pixel_shuffle
+    print(f"composed tiny-siglip + tiny-qwen3 into {composed} ({family_id})", flush=True)
+    family = get_family(family_id)
     model, processor = family.load(str(composed))
     before = accuracy(model, family.collator(processor, family.reply_end, 512), eval_path)
     print(f"held-out accuracy of the composed model: {before:.1%} (chance: 10%)", flush=True)
@@ -72,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         (2, "llava15_stage2_full.yaml", args.stage2_epochs, args.stage2_lr),
     ):
         source = composed if stage == 1 else output_dir / "stage1"
-        trainer = run_stage(recipe, source, output_dir / f"stage{stage}", train_path, epochs, lr, args.seed)
+        trainer = run_stage(recipe, family_id, source, output_dir / f"stage{stage}", train_path, epochs, lr, args.seed)
         collator = family.collator(trainer.processing_class, family.reply_end, 512)
         scores.append(accuracy(trainer.model, collator, eval_path))
         print(f"held-out accuracy after stage {stage}: {scores[-1]:.1%} ({time.time() - started:.0f} s)", flush=True)
