@@ -5,6 +5,7 @@
     vlmtune compose --vision google/siglip-so400m-patch14-384 --llm Qwen/Qwen3-0.6B --output_dir composed
     vlmtune compose --vision /models/clip-vit-large-patch14-336 --llm /models/Llama-3.2-1B-Instruct \\
         --output_dir composed --projector linear --vision_feature_layer -1
+    vlmtune compose --vision tiny-siglip --llm tiny-qwen3 --output_dir composed-ps --projector pixel_shuffle
     vlmtune train --config configs/compose/llava15_stage1.yaml --model_local_path composed ...   # then train it
 
 A part is a built-in tiny part (tiny-siglip, tiny-clip, tiny-qwen3, tiny-llama), a local folder, or a hub id that
@@ -13,7 +14,9 @@ embeddings stay tied); only the projector is new. The output folder also holds t
 image processor, the LLM's tokenizer with `<image>` added, a chat template), a generation config that stops on the
 LLM's eos and end-of-turn, `compose.json` (what it was made from) and a `vlmtune_args.yaml` naming the
 `llava-composed` family, so `vlmtune chat DIR` and `vlmtune merge` find it; train/preview/validate take
-`--model_id llava-composed --model_local_path DIR`.
+`--model_id llava-composed --model_local_path DIR`. `--projector pixel_shuffle` writes Idefics3's connector on a
+native `Idefics3ForConditionalGeneration` instead (family `idefics3-composed`; vlmtune/compose_pixel_shuffle.py).
+Design notes and the recipes: docs/compose.md.
 """
 
 from __future__ import annotations
