@@ -364,7 +364,7 @@ def compose(
     (output_dir / "compose.json").write_text(json.dumps(recipe, indent=1) + "\n")
     # Names the family for `vlmtune chat DIR` / `vlmtune merge`, as a vlmtune train output does.
     family_id = pixel_shuffle.FAMILY_ID if shuffle else FAMILY_ID
-    args = {"ModelArguments": {"model_id": family_id, "model_local_path": str(output_dir)}}
+    args = {"ModelArguments": {"model_id": family_id}}
     (output_dir / "vlmtune_args.yaml").write_text(yaml.safe_dump(args, sort_keys=False))
     logger.info("[6/6] composed %s parameters, the family is %s", f"{model.num_parameters():,}", family_id)
     return output_dir
