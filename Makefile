@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow lint format clean bench
+.PHONY: setup demo test test-slow lint format clean bench demo-compose
 
 # torch==2.14.1 / torchvision==0.29.1 are pinned in requirements.txt: on these machines pip takes them from
 # local files (a looser pin downloads several GB).
@@ -18,6 +18,10 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(PY) -m vlmtune.demo --output_dir demo_output
+
+# Compose a VLM from a tiny SigLIP tower + a tiny Qwen3 LLM, train it in LLaVA's two stages (docs/compose.md).
+demo-compose: setup
+	$(PY) -m vlmtune.demo_compose --output_dir demo_compose_output
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -38,4 +42,4 @@ format: setup
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf demo_output .pytest_cache
+	rm -rf demo_output demo_compose_output .pytest_cache

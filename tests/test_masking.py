@@ -44,6 +44,8 @@ REPLY_FORMAT = {
     "llama-3.2-vision": "{reply}<|eot_id|>",
     "llama4": "{reply}<|eot|>",
     "perception-lm": "{reply}<|eot_id|>",
+    "llava-composed": "{reply}<|im_end|>",
+    "idefics3-composed": " {reply}<end_of_utterance>",
 }
 
 # The released prompt format of each family, for one system prompt, an image and two turns.
@@ -142,6 +144,10 @@ RENDERED["perception-lm"] = (
     "<|start_header_id|>assistant<|end_header_id|>\n\n7<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
     "Sure?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nYes.<|eot_id|>"
 )
+# tiny-llava-composed: vlmtune compose gives tiny-qwen3 (whose own template cannot render image parts) ChatML.
+RENDERED["llava-composed"] = RENDERED["llava-onevision"]
+# tiny-idefics3-composed: Idefics3's format; tiny-qwen3 has no bos, so none is written.
+RENDERED["idefics3-composed"] = RENDERED["idefics3"].removeprefix("<|begin_of_text|>")
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}
 # Families whose released template refuses a system prompt together with images: the error it raises.

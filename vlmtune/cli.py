@@ -7,6 +7,7 @@ vlmtune merge output/lora-run output/merged              # adapter + base -> sta
 vlmtune chat output/merged --image a.png --prompt "Which digit?"
 vlmtune models                     # same as python -m vlmtune.supported_models
 vlmtune demo                       # the digits demo (what `make demo` runs)
+vlmtune compose --vision tiny-siglip --llm tiny-qwen3 --output_dir composed   # a new VLM from parts
 
 A problem with the arguments or the data ends the command with one line naming it (exit status 2 for arguments,
 1 for data), never a traceback.
@@ -24,6 +25,7 @@ COMMANDS = {
     "chat": ("vlmtune.chat", "answer a prompt with an image/video, or a data file (vlmtune chat --help)"),
     "models": ("vlmtune.supported_models", "list the registered models and families"),
     "demo": ("vlmtune.demo", "finetune a tiny model on the bundled digits, on CPU"),
+    "compose": ("vlmtune.compose", "build a VLM from a vision encoder + a causal LM (vlmtune compose --help)"),
 }
 
 

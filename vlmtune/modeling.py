@@ -25,6 +25,13 @@ def checkpoint_path(entry: ModelEntry, local_path: str | None = None) -> str:
     """Where to load from: an explicit local folder, the built tiny model, or the registered hub path."""
     if local_path:
         return local_path
+    if not entry.hf_path:
+        from vlmtune.arguments import ArgumentError
+
+        raise ArgumentError(
+            f"{entry.model_id} has no checkpoint of its own: pass --model_local_path with a folder written by "
+            "vlmtune compose (or trained from one)"
+        )
     if entry.is_tiny:
         return str(ensure_tiny_checkpoint(entry.family_id, entry.family.build_tiny))
     return entry.hf_path

@@ -25,6 +25,7 @@ from vlmtune.collators.internvl import InternVLCollator
 from vlmtune.collators.lfm2_vl import Lfm2VlCollator
 from vlmtune.collators.llama4 import Llama4Collator
 from vlmtune.collators.llava import LlavaCollator
+from vlmtune.collators.llava_composed import ComposedCollator
 from vlmtune.collators.llava_next import LlavaNextCollator
 from vlmtune.collators.llava_onevision import LlavaOnevisionCollator
 from vlmtune.collators.mistral3 import Mistral3Collator
@@ -47,6 +48,7 @@ from vlmtune.loaders import (
     lfm2_vl,
     llama4,
     llava,
+    llava_composed,
     llava_interleave,
     llava_next,
     llava_next_video,
@@ -717,6 +719,44 @@ register_family(
     )
 )
 
+# A checkpoint written by `vlmtune compose` (vlmtune/compose.py): any vision tower + causal LM + a fresh projector
+# as LlavaForConditionalGeneration. Its tiny model is composed from tiny-siglip + tiny-qwen3 by compose itself.
+register_family(
+    Family(
+        family_id="llava-composed",
+        load=llava_composed.load,
+        build_tiny=llava_composed.build_tiny,
+        collator=ComposedCollator,
+        modules=LLAVA_MODULES,
+        to_load_image=True,
+        reply_end="<|im_end|>",  # the tiny model's (ChatML); ComposedCollator reads each checkpoint's own
+        packing=True,
+        notes=(
+            "a `vlmtune compose` output: pass its folder with --model_local_path; the end-of-turn is read from its "
+            "chat template (the LLM's own, ChatML or LLaVA-1.5)"
+        ),
+    )
+)
+
+# `vlmtune compose --projector pixel_shuffle`: a SigLIP tower + causal LM with Idefics3's pixel-shuffle connector as
+# Idefics3ForConditionalGeneration, in Idefics3's prompt format. Tiny model: compose of tiny-siglip + tiny-qwen3.
+register_family(
+    Family(
+        family_id="idefics3-composed",
+        load=idefics3.load,
+        build_tiny=llava_composed.build_tiny_pixel_shuffle,
+        collator=Idefics3Collator,
+        modules=IDEFICS3_MODULES,
+        to_load_image=True,
+        reply_end="<end_of_utterance>",
+        packing=True,
+        notes=(
+            "a `vlmtune compose --projector pixel_shuffle` output: pass its folder with --model_local_path; "
+            "a system message renders as 'System: ...'"
+        ),
+    )
+)
+
 # --- models -----------------------------------------------------------------------------------------------
 
 register_model("llava-1.5-7b", "llava-1.5", "llava-hf/llava-1.5-7b-hf")
@@ -797,6 +837,9 @@ register_model("llama-4-maverick-17b-128e-instruct", "llama4", "meta-llama/Llama
 register_model("perception-lm-1b", "perception-lm", "facebook/Perception-LM-1B")
 register_model("perception-lm-3b", "perception-lm", "facebook/Perception-LM-3B")
 register_model("perception-lm-8b", "perception-lm", "facebook/Perception-LM-8B")
+# No checkpoint of its own: train/preview/validate take --model_local_path DIR (a vlmtune compose output).
+register_model("llava-composed", "llava-composed", "")
+register_model("idefics3-composed", "idefics3-composed", "")
 
 
 # --- unsupported families ---------------------------------------------------------------------------------
@@ -843,10 +886,14 @@ register_unsupported("kosmos-2", NO_CHAT_FORMAT, "microsoft/kosmos-2-patch14-224
 register_unsupported("git", NO_CHAT_FORMAT, "microsoft/git-base")
 
 
+COMPOSED_PATH = "(a vlmtune compose output: --model_local_path DIR)"
+
+
 def format_table() -> str:
     rows = [("model id", "family", "checkpoint")]
     rows += [
-        (m.model_id, m.family_id, m.hf_path) for m in sorted(MODELS.values(), key=lambda m: (m.family_id, m.model_id))
+        (m.model_id, m.family_id, m.hf_path or COMPOSED_PATH)
+        for m in sorted(MODELS.values(), key=lambda m: (m.family_id, m.model_id))
     ]
     return _aligned(rows)
 
@@ -868,7 +915,7 @@ def format_family_table() -> str:
     for family_id in sorted(FAMILIES):
         family = FAMILIES[family_id]
         checkpoints = ", ".join(
-            f"`{m.hf_path}`"
+            f"`{m.hf_path}`" if m.hf_path else "any `vlmtune compose` output"
             for m in sorted(MODELS.values(), key=lambda m: m.model_id)
             if m.family_id == family_id and not m.is_tiny
         )
