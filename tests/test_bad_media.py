@@ -229,3 +229,23 @@ def test_a_bad_sample_met_in_dataloader_workers_is_recorded_once_and_summarised(
     assert len(record_lines) == 1  # two epochs, new workers each time: recorded (and logged) once
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert f"skipped 1 bad sample(s) during training:\n  {why}" in warnings
+
+
+def test_generation_skips_only_the_sample_the_processor_refuses_in_a_batch(tmp_path, load_tiny):
+    from PIL import Image
+
+    from vlmtune.datasets import BadSample, Sample, Turn
+    from vlmtune.inference import generate_replies
+    from vlmtune.supported_models import get_model
+
+    model, processor = load_tiny("tiny-qwen2-vl")
+    family = get_model("tiny-qwen2-vl").family
+    collator = family.collator(processor, family.reply_end)
+    Image.new("RGB", (2000, 1)).save(tmp_path / "line.png")
+    turns = [Turn("user", "<image>\nWhich digit?"), Turn("assistant", "")]
+    line = Sample(turns, images=[str(tmp_path / "line.png")], source="s 0")
+    good = Sample(turns, images=[digit_png(tmp_path, "seven.png", 7)], source="s 1")
+    refused, answered = generate_replies(model, collator, [line, good], max_new_tokens=2)
+    assert isinstance(refused, BadSample)
+    assert str(refused) == "s 0: ValueError: absolute aspect ratio must be smaller than 200, got 2000.0"
+    assert answered == generate_replies(model, collator, [good], max_new_tokens=2)[0]
