@@ -19,12 +19,12 @@ import json
 import sys
 from pathlib import Path
 
-from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, USER, VIDEO_PLACEHOLDER, Sample, Turn
+from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, USER, VIDEO_PLACEHOLDER, BadSample, Sample, Turn
 from vlmtune.formats import DATA_FORMATS, load_samples
 from vlmtune.inference import generate_replies
 from vlmtune.outputs import DTYPE_CHOICES, load_for_inference, source_entry
 from vlmtune.supported_models import Family
-from vlmtune.validate import check_family
+from vlmtune.validate import check_family, check_media
 
 
 def question_sample(
@@ -52,16 +52,19 @@ def read_questions(family: Family, args: argparse.Namespace) -> list[Sample]:
     return load_samples(args.data_path, *folders, check=add_reply_slot_then_check, data_format=args.data_format)
 
 
-def write_predictions(path: Path, samples: list[Sample], predictions: list[str]) -> None:
+def write_predictions(path: Path, samples: list[Sample], predictions: list[str | BadSample]) -> None:
+    """One JSON line per sample; a sample whose media could not be read has `"prediction": null` and its `error`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as file:
         for sample, prediction in zip(samples, predictions, strict=True):
             row = {
                 "source": sample.source,
                 "prompt": sample.turns[-2].text,
-                "prediction": prediction,
+                "prediction": prediction if isinstance(prediction, str) else None,
                 "reference": sample.turns[-1].text or None,
             }
+            if isinstance(prediction, BadSample):
+                row["error"] = str(prediction)
             file.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
@@ -102,13 +105,20 @@ def main(argv: list[str] | None = None) -> int:
         samples = read_questions(family, args)
     else:
         samples = [question_sample(family, args.prompt, args.image, args.video, args.system_prompt)]
+        check_media(samples[0], decode=True, num_frames=args.num_frames)  # a bad file: one line, before the model
     model, processor, entry = load_for_inference(args.model, args.model_id, args.base, dtype=args.dtype)
     model.to(args.device)
     collator = entry.family.collator(processor, entry.family.reply_end)
     replies = generate_replies(model, collator, samples, args.max_new_tokens, args.batch_size, args.num_frames)
     if args.data_path:
         write_predictions(Path(args.output), samples, replies)
-        print(f"{len(replies)} predictions written to {args.output}")
+        bad = sum(isinstance(reply, BadSample) for reply in replies)
+        print(
+            f"{len(replies) - bad} predictions written to {args.output}"
+            + (f" ({bad} bad sample(s) skipped)" if bad else "")
+        )
+    elif isinstance(replies[0], BadSample):
+        raise replies[0]  # one line naming the file and why (vlmtune.cli), exit 1
     else:
         print(replies[0])
     return 0

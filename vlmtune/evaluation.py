@@ -87,6 +87,9 @@ def generation_metrics(
     rank, world_size = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if distributed else (0, 1)
     indices = rank_share(len(samples), rank, world_size)
     replies = generate_replies(model, collator, [samples[i] for i in indices], max_new_tokens, batch_size, num_frames)
-    by_index = gather_replies(list(zip(indices, replies, strict=True)))
-    predictions = [by_index[i] for i in range(len(samples))]
-    return score(metric, predictions, [sample.turns[-1].text for sample in samples])
+    # A sample whose media cannot be read has a BadSample for a reply (logged where it was met): not scored.
+    by_index = gather_replies([(i, r) for i, r in zip(indices, replies, strict=True) if isinstance(r, str)])
+    scored = sorted(by_index)
+    if not scored:
+        return {}  # every sample was bad (each named in the log): nothing to score
+    return score(metric, [by_index[i] for i in scored], [samples[i].turns[-1].text for i in scored])

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from vlmtune.collators.base import VLMCollator
-from vlmtune.datasets import Sample, decode_video, open_image
+from vlmtune.datasets import BadSample, Sample, load_media
+
+logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -16,15 +20,17 @@ def generate_replies(
     max_new_tokens: int = 16,
     batch_size: int = 32,
     num_frames: int = 8,
-) -> list[str]:
+) -> list[str | BadSample]:
     """The model's greedy reply to each sample's conversation without its last assistant turn.
 
-    Videos are decoded to `num_frames` frames, as in training.
+    Videos are decoded to `num_frames` frames, as in training. A sample whose media cannot be read (or which the
+    processor refuses) gets, in place of its reply, the BadSample that names it and why; it is logged, and the
+    other samples of its batch are still answered.
     """
     tokenizer = collator.tokenizer
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues at the right end
     model.eval()
-    replies = [""] * len(samples)
+    replies: list[str | BadSample] = [""] * len(samples)
     # Samples with images and text-only samples go in separate batches: not every processor takes both in one call
     # (Mllama's fails on a text-only sample next to image samples).
     with_images = [i for i, s in enumerate(samples) if s.images]
@@ -36,29 +42,52 @@ def generate_replies(
     ]
     try:
         for indices in batches:
-            chunk = [samples[i] for i in indices]
-            prompts = [collator.render(collator.to_messages(s)[:-1], add_generation_prompt=True) for s in chunk]
-            # Images grouped per prompt: processors that count images per sample (Gemma 3, Idefics3) need it.
-            images = [[open_image(path) for path in s.images] for s in chunk]
-            if not any(images):
-                images = None
-            # Videos in prompt order, one list of frames each; passed only when there are some (not every
-            # family's processor takes the argument).
-            videos = [decode_video(path, num_frames) for s in chunk for path in s.videos]
-            inputs = collator.run_processor(
-                text=prompts,
-                images=images,
-                **({"videos": videos} if videos else {}),
-                padding=True,
-                return_tensors="pt",
-                add_special_tokens=collator.adds_bos(prompts[0]),  # as in training: no second bos
-            ).to(model.device)
-            output = model.generate(
-                **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=collator.pad_token_id
-            )
-            new_tokens = output[:, inputs["input_ids"].shape[1] :]
-            for i, text in zip(indices, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True):
-                replies[i] = text.strip()
+            media = {}
+            for i in indices:
+                try:
+                    media[i] = load_media(samples[i], num_frames=num_frames)
+                except BadSample as error:
+                    logger.warning("skipping bad sample: %s", error)
+                    replies[i] = error
+            replies_of_batch(model, collator, samples, media, max_new_tokens, replies)
     finally:
         tokenizer.padding_side = padding_side
     return replies
+
+
+def replies_of_batch(model, collator: VLMCollator, samples, media: dict, max_new_tokens: int, replies: list) -> None:
+    """Generate for the samples in `media` (index -> (images, videos)) as one batch, into `replies`; when the
+    processor refuses the batch, each sample alone, so that only the sample it refuses is skipped."""
+    if not media:
+        return
+    indices = list(media)
+    prompts = [collator.render(collator.to_messages(samples[i])[:-1], add_generation_prompt=True) for i in indices]
+    # Images grouped per prompt: processors that count images per sample (Gemma 3, Idefics3) need it.
+    images = [media[i][0] for i in indices]
+    # Videos in prompt order, one list of frames each; passed only when there are some (not every family's
+    # processor takes the argument).
+    videos = [video for i in indices for video in media[i][1]]
+    try:
+        inputs = collator.run_processor(
+            text=prompts,
+            images=images if any(images) else None,
+            **({"videos": videos} if videos else {}),
+            padding=True,
+            return_tensors="pt",
+            add_special_tokens=collator.adds_bos(prompts[0]),  # as in training: no second bos
+        ).to(model.device)
+    except (ValueError, OSError) as error:  # what processors raise on media they cannot use
+        if len(indices) > 1:
+            for i in indices:
+                replies_of_batch(model, collator, samples, {i: media[i]}, max_new_tokens, replies)
+            return
+        replies[indices[0]] = BadSample(f"{samples[indices[0]].source}: {type(error).__name__}: {error}")
+        logger.warning("skipping bad sample: %s", replies[indices[0]])
+        return
+    output = model.generate(
+        **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=collator.pad_token_id
+    )
+    new_tokens = output[:, inputs["input_ids"].shape[1] :]
+    texts = collator.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    for i, text in zip(indices, texts, strict=True):
+        replies[i] = text.strip()

@@ -21,7 +21,7 @@ from transformers import HfArgumentParser
 
 from vlmtune.arguments import DataArguments
 from vlmtune.collators.base import IGNORE_INDEX
-from vlmtune.datasets import BadSample, DataError, load_media
+from vlmtune.datasets import BadSample, DataError, encode_with_media
 from vlmtune.formats import iter_samples
 from vlmtune.validate import check_family, collator_for, data_options
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(sample, DataError):
                 raise sample
             check_family(sample, family)
-            features = collator.encode(sample, *load_media(sample, family.to_load_image, data_args.num_frames))
+            features = encode_with_media(collator.encode, sample, family.to_load_image, data_args.num_frames)
         except (DataError, BadSample) as error:
             failed = True
             print(json.dumps({"source": source, "error": str(error)}) if args.json else f"error: {error}")

@@ -25,7 +25,7 @@ import yaml
 from transformers import TrainerCallback, set_seed
 
 from vlmtune.arguments import ArgumentError, DataArguments, ModelArguments, TrainingArguments, parse_args
-from vlmtune.datasets import DataError, LazySupervisedDataset, Sample, StreamingSupervisedDataset
+from vlmtune.datasets import DataError, LazySupervisedDataset, Sample, StreamingSupervisedDataset, skipped_summary
 from vlmtune.distributed import check_engine, vision_tower_every_step
 from vlmtune.fast_paths import apply_max_pixels, check_fast_paths
 from vlmtune.formats import iter_samples, problem_list
@@ -42,7 +42,9 @@ logger = logging.getLogger("vlmtune")
 def read_data(path: str, family: Family, data_args: DataArguments) -> list[Sample]:
     """Check every sample (fields, roles, placeholders, files, media headers, the family's capabilities) before
     any model loads; errors stop here unless `--skip_bad_samples`, which drops the bad samples and says why."""
-    report = check_data(path, data_options(path, data_args), family, decode_media=False)
+    report = check_data(
+        path, data_options(path, data_args), family, decode_media=False, num_frames=data_args.num_frames
+    )
     for warning in report.warnings:
         logger.warning(warning)
     if report.errors and not data_args.skip_bad_samples:
@@ -170,10 +172,12 @@ def train(
         callbacks=callbacks,
     )
     trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
-    if train_dataset.skipped:
-        logger.warning("skipped %d sample(s) during training: %s", len(train_dataset.skipped), train_dataset.skipped)
+    if train_dataset.skipped:  # each bad sample once, with its file and reason (also logged when first met)
+        logger.warning(skipped_summary(train_dataset.skipped, "training"))
     if eval_dataset is not None:  # a final evaluation: logged, in the loss curve and in eval_results.json
         trainer.save_metrics("eval", trainer.evaluate())
+        if eval_dataset.skipped:
+            logger.warning(skipped_summary(eval_dataset.skipped, "evaluation"))
     save_outputs(trainer, processor, (model_args, data_args, training_args), output_dir)
     return trainer
 

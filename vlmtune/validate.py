@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from vlmtune.arguments import DataArguments
-from vlmtune.datasets import BadSample, DataError, Sample, check_sample, image_problem, load_media, video_problem
+from vlmtune.datasets import (
+    BadSample,
+    DataError,
+    Sample,
+    check_sample,
+    encode_with_media,
+    image_problem,
+    video_problem,
+)
 from vlmtune.formats import ReadOptions, iter_samples, read_options
 from vlmtune.supported_models import Family
 
@@ -64,7 +72,9 @@ def check_data(
 ) -> Report:
     """Check every record: its fields, roles, placeholders and files, the family's capabilities, the media.
 
-    `decode_media=False` reads only image headers and the first video frame (the quick check before training).
+    `decode_media=False` reads only image headers, and of a video its first frame and whether every frame its
+    header promises is in the file (the quick check before training); otherwise images are decoded, and so is
+    every video frame that `num_frames` sampling will pick.
     `encode` (a collator's `encode`) also runs the processor on each sample, which finds samples that cannot
     fit `model_max_length` without cutting media tokens or that keep nothing to train.
     """
@@ -75,10 +85,10 @@ def check_data(
             if isinstance(sample, DataError):
                 raise sample
             check_family(sample, family)
-            check_media(sample, decode_media)
+            check_media(sample, decode_media, num_frames)
             if encode is not None:
                 try:
-                    encode(sample, *load_media(sample, family.to_load_image if family else True, num_frames))
+                    encode_with_media(encode, sample, family.to_load_image if family else True, num_frames)
                 except BadSample as error:
                     raise DataError(str(error)) from None
         except DataError as error:
@@ -105,13 +115,13 @@ def check_family(sample: Sample, family: Family | None) -> None:
         )
 
 
-def check_media(sample: Sample, decode: bool) -> None:
+def check_media(sample: Sample, decode: bool, num_frames: int = 8) -> None:
     for index, image in enumerate(sample.images):
         problem = image_problem(image, decode=decode)
         if problem:
             raise DataError(f"{sample.source}: image {index}: {problem}")
     for index, path in enumerate(sample.videos):
-        problem = video_problem(path)
+        problem = video_problem(path, num_frames, decode=decode)
         if problem:
             raise DataError(f"{sample.source}: video {index}: {problem}")
 
