@@ -16,11 +16,14 @@ def generate_replies(
     max_new_tokens: int = 16,
     batch_size: int = 32,
     num_frames: int = 8,
+    sampling: dict | None = None,
 ) -> list[str]:
     """The model's greedy reply to each sample's conversation without its last assistant turn.
 
-    Videos are decoded to `num_frames` frames, as in training.
+    Videos are decoded to `num_frames` frames, as in training. `sampling` (e.g. `{"temperature": 0.7,
+    "top_p": 0.9}`) samples the reply instead, with those `generate` settings.
     """
+    decoding = {"do_sample": True, **sampling} if sampling else {"do_sample": False}
     tokenizer = collator.tokenizer
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues at the right end
     model.eval()
@@ -54,7 +57,7 @@ def generate_replies(
                 add_special_tokens=collator.adds_bos(prompts[0]),  # as in training: no second bos
             ).to(model.device)
             output = model.generate(
-                **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=collator.pad_token_id
+                **inputs, max_new_tokens=max_new_tokens, pad_token_id=collator.pad_token_id, **decoding
             )
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
             for i, text in zip(indices, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True):
