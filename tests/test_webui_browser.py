@@ -8,8 +8,10 @@ Python package; skipped without them. Writes the screenshots shown in README to 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.conftest import digit_png
 
@@ -105,7 +108,9 @@ def field(page, name: str):
 
 def shoot(page, tab: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"webui-{tab}.png"), full_page=True)
+    path = SCREENSHOTS / f"webui-{tab}.png"
+    page.screenshot(path=str(path), full_page=True)
+    Image.open(path).convert("RGB").quantize(colors=64).save(path, optimize=True)  # small enough to commit
 
 
 def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
@@ -150,11 +155,23 @@ def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
             field(page, "per_device_train_batch_size").fill("3")
             page.locator("#start").click()
             expect(page.locator("#start-message")).to_contain_text("Started")
+            # The browser goes away mid-run; the run goes on, and a new page shows it again.
+            page.close()
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(webui)
+            page.get_by_role("tab", name="Train").click()
+            expect(field(page, "output_dir")).to_have_value(str(output_dir))
+            expect(field(page, "max_steps")).to_have_value("24")
             expect(page.locator("#run-state")).to_have_attribute("data-state", "finished", timeout=240_000)
             expect(page.locator("#run-progress")).to_contain_text("step 24/24")
-            logged = [line for line in (output_dir / "webui_run.log").read_text().splitlines() if "'loss'" in line]
+            log = (output_dir / "webui_run.log").read_text()
+            logged = [ast.literal_eval(line.strip()) for line in re.split("[\r\n]", log) if "'loss'" in line]
             assert len(logged) == 24
-            expect(page.locator("#loss-curve canvas, #loss-curve svg").first).to_be_visible()
+            # The finished curve: one point per logged loss (Vega labels its marks), the last one the last loss.
+            points = page.locator('#loss-curve [aria-roledescription="point"]')
+            expect(points).to_have_count(24)
+            last = f"epoch: 12; value: {float(logged[-1]['loss']):g}; series: loss"
+            expect(points.last).to_have_attribute("aria-label", last)
             page.get_by_role("button", name="YAML (vlmtune train --config) and shell command").click()
             expect(page.locator("#shell-command")).to_contain_text("--max_steps 24")
             shoot(page, "train")

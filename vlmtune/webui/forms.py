@@ -173,8 +173,8 @@ def check_argv(argv: list[str]) -> str | None:
     except ValueError as error:  # transformers.TrainingArguments' own checks
         return f"vlmtune train: error: {str(error).strip().splitlines()[0]}"
     except SystemExit:  # argparse printed its usage and the error line; keep the error line
-        lines = [line for line in stderr.getvalue().splitlines() if line.strip()]
-        return lines[-1] if lines else "vlmtune train: invalid arguments"
+        lines = [line for line in stderr.getvalue().splitlines() if ": error: " in line]
+        return "vlmtune train: error: " + (lines[-1].split(": error: ", 1)[1] if lines else "invalid arguments")
     return None
 
 

@@ -82,7 +82,8 @@ def refresh(output_dir: str):
     bar = ""
     if status.total_steps:
         bar = f'<progress value="{status.step}" max="{status.total_steps}"></progress> {status.progress}'
-    curve = pd.DataFrame(status.losses, columns=["epoch", "value", "series"]).astype({"epoch": float, "value": float})
+    # No frame at all before the first loss: an empty one fixes the plot's colour scale empty for good.
+    curve = pd.DataFrame(status.losses) if status.losses else None
     state = f'<span id="run-state" data-state="{status.state}">{html.escape(status.message)}</span>'
     return state, bar, curve, status.log_tail
 
