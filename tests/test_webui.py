@@ -137,11 +137,12 @@ def fake_python(tmp_path, seconds: float) -> str:
 def test_one_run_per_folder_found_again_by_a_new_server_and_stopped(tmp_path, monkeypatch):
     output = tmp_path / "out"
     argv = ["--model_id", "tiny-qwen2-vl", "--data_path", "x.json", "--output_dir", str(output)]
-    run = runs.start_run(argv, python=fake_python(tmp_path, 60))
+    python = fake_python(tmp_path, 60)
+    run = runs.start_run(argv, python=python)
     try:
         assert runs.run_status(output).state == "running"
         with pytest.raises(runs.RunRefused, match=f"a run is already going in {output} \\(pid {run['pid']}"):
-            runs.start_run(argv, python=fake_python(tmp_path, 60))
+            runs.start_run(argv, python=python)
         # A new server (the page reopened after a restart) knows the run from its files only.
         monkeypatch.setattr(runs, "_children", {})
         status = runs.run_status(output)
@@ -207,3 +208,11 @@ def test_the_preview_marks_the_trained_spans_in_html(tmp_path):
     assert '<mark class="trained">7 &amp; &lt;b&gt;&lt;|im_end|&gt;</mark>' in page
     assert '<span class="media">&lt;|image_pad|&gt;×4</span>' in page
     assert f"<h4>{data.name} sample 0: 39 tokens, 35 text, 4 media, 8 trained</h4>" in page
+
+
+def test_webui_without_gradio_names_the_extra(capsys, monkeypatch):
+    from vlmtune.cli import main
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio fails as if it were not installed
+    assert main(["webui"]) == 2
+    assert capsys.readouterr().err == "vlmtune webui: error: the web UI needs gradio: pip install 'vlmtune[webui]'\n"

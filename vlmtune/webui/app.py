@@ -123,6 +123,7 @@ def model_tab(fields: dict) -> None:
         label="Registered models (vlmtune models)",
         interactive=False,
         max_height=420,
+        column_widths=["19%", "11%", "28%", "11%", "7%", "13%", "11%"],
     )
     fields["model_id"].change(model_summary, fields["model_id"], summary)
 

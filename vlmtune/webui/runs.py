@@ -53,17 +53,22 @@ def read_run(output_dir: str | Path) -> dict | None:
         return None
 
 
+def process_start(pid: int) -> str | None:
+    """When a running process started (clock ticks since boot, from /proc/<pid>/stat); None when it is gone or
+    a zombie. Together with the pid it names one process: a pid reused later has another start time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
 def is_alive(run: dict) -> bool:
-    """The run's process group leader still runs (and is that run: its command names the run's exit file)."""
-    pid = run["pid"]
-    child = _children.get(pid)
+    """The run's process group leader (its `sh`) still runs."""
+    child = _children.get(run["pid"])
     if child is not None:
         return child.poll() is None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    return run["exit_file"] in cmdline
+    return process_start(run["pid"]) == run["process_start"]
 
 
 def start_run(argv: list[str], python: str = sys.executable) -> dict:
@@ -97,6 +102,7 @@ def start_run(argv: list[str], python: str = sys.executable) -> dict:
             "pid": child.pid,
             "argv": argv,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "process_start": process_start(child.pid),
             "exit_file": str(exit_file),
             "log_file": str(log_file),
         }
@@ -108,11 +114,12 @@ def stop_run(output_dir: str | Path) -> str:
     run = read_run(output_dir)
     if not run or not is_alive(run):
         return f"no run is going in {output_dir}"
-    os.killpg(run["pid"], signal.SIGTERM)
-    Path(run["exit_file"]).write_text("stopped\n")
-    child = _children.get(run["pid"])
-    if child is not None:
-        child.wait(timeout=30)
+    os.killpg(run["pid"], signal.SIGTERM)  # the `sh` and the run, which saves nothing more
+    for _ in range(300):
+        if not is_alive(run):
+            break
+        time.sleep(0.1)
+    Path(run["exit_file"]).write_text("stopped\n")  # after the `sh` is gone, so that nothing overwrites it
     return f"stopped the run in {output_dir} (pid {run['pid']})"
 
 
@@ -169,7 +176,7 @@ def last_error(lines: list[str]) -> str:
     return text[-1] if text else "(the log is empty)"
 
 
-def run_status(output_dir: str | Path, tail: int = 40) -> RunStatus:
+def run_status(output_dir: str | Path, tail: int = 12) -> RunStatus:
     output_dir = Path(output_dir)
     run = read_run(output_dir)
     if not run:
@@ -180,7 +187,8 @@ def run_status(output_dir: str | Path, tail: int = 40) -> RunStatus:
         text = ""
     lines = log_lines(text)
     bar, losses = progress_and_losses(text)
-    status = RunStatus("running", "", "\n".join(lines[-tail:]), losses=losses)
+    shown = [line for line in lines if line.strip()][-tail:]
+    status = RunStatus("running", "", "\n".join(shown), losses=losses)
     if bar:
         status.step, status.total_steps = int(bar.group(1)), int(bar.group(2))
         status.progress = f"step {bar.group(1)}/{bar.group(2)}, {bar.group(3)} elapsed"
