@@ -216,3 +216,33 @@ def test_webui_without_gradio_names_the_extra(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio fails as if it were not installed
     assert main(["webui"]) == 2
     assert capsys.readouterr().err == "vlmtune webui: error: the web UI needs gradio: pip install 'vlmtune[webui]'\n"
+
+
+def test_start_refuses_invalid_fields_before_anything_runs(tmp_path):
+    from vlmtune.webui.train_tab import INPUT_NAMES, apply_yaml, start
+
+    values, _ = forms.values_from_words({"model_id": "tiny-qwen2-vl", "data_path": "x.json"}, forms.ALL_FIELDS)
+    values.update(output_dir=str(tmp_path / "out"), lora_r=0)
+    message = start(False, *(values[name] for name in forms.ALL_FIELDS), "")
+    assert message == "**Not started:** vlmtune train: error: --lora_r and --lora_alpha must be positive"
+    assert not (tmp_path / "out").exists()
+    assert start(False, *(values[name] for name in forms.ALL_FIELDS), "--bogus 1").startswith(
+        "**Not started:** vlmtune train: error: "
+    )
+    # The YAML view fills the form: fields by name, other arguments into "more arguments".
+    filled = apply_yaml("lora_r: 4\nweight_decay: 0.1\n", *([None] * len(INPUT_NAMES)))
+    assert dict(zip(INPUT_NAMES, filled[:-1], strict=True))["lora_r"] == 4
+    assert filled[-2:] == ("--weight_decay 0.1", "YAML applied to the form.")
+
+
+def test_an_upload_of_a_data_file_and_its_images_lands_in_one_folder(tmp_path):
+    from tests.conftest import digit_png
+    from vlmtune.webui.app import uploaded_data
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()  # gradio keeps each uploaded file in its own folder
+    image = digit_png(tmp_path / "a", "d1.png", 1)
+    data = tmp_path / "b" / "train.json"
+    data.write_text(json.dumps([{"image": "d1.png", "conversations": []}]))
+    path = uploaded_data([image, str(data)])
+    assert path.endswith("/train.json") and os.path.isfile(os.path.join(os.path.dirname(path), "d1.png"))
+    assert uploaded_data(None) == ""

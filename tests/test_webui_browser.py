@@ -114,6 +114,7 @@ def shoot(page, tab: str) -> None:
 
 
 def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements-dev.txt)")
     from playwright.sync_api import expect, sync_playwright
 
     data_path = digits_file(tmp_path)
