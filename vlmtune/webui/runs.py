@@ -71,8 +71,9 @@ def is_alive(run: dict) -> bool:
     return process_start(run["pid"]) == run["process_start"]
 
 
-def start_run(argv: list[str], python: str = sys.executable) -> dict:
-    """Start `vlmtune train argv` detached; RunRefused when a run is already going in its output folder."""
+def start_run(argv: list[str], python: str = sys.executable, command: str = "train") -> dict:
+    """Start `vlmtune <command> argv` detached (a command that trains with the HF Trainer into --output_dir);
+    RunRefused when a run is already going in its output folder."""
     output_dir = Path(output_argv(argv)).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     with open(output_dir / ".webui.lock", "w") as lock:  # two UI servers starting in one folder at once
@@ -85,12 +86,12 @@ def start_run(argv: list[str], python: str = sys.executable) -> dict:
             )
         exit_file, log_file = output_dir / EXIT_FILE, output_dir / LOG_FILE
         exit_file.unlink(missing_ok=True)
-        command = [python, "-m", "vlmtune.cli", "train", *argv]
+        words = [python, "-m", "vlmtune.cli", command, *argv]
         # `sh` waits for the run and writes its exit status; a kill of the group (Stop) takes both.
         script = 'exit_file="$1"; shift; "$@"; echo $? > "$exit_file"'
         with open(log_file, "w") as log:
             child = subprocess.Popen(
-                ["sh", "-c", script, "sh", str(exit_file), *command],
+                ["sh", "-c", script, "sh", str(exit_file), *words],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -100,6 +101,7 @@ def start_run(argv: list[str], python: str = sys.executable) -> dict:
         _children[child.pid] = child
         run = {
             "pid": child.pid,
+            "command": command,
             "argv": argv,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "process_start": process_start(child.pid),
@@ -167,7 +169,7 @@ def last_error(lines: list[str]) -> str:
     """The line that says why a run ended: the CLI's one-line error, else a traceback's last line."""
     text = [line.strip() for line in lines if line.strip()]
     for line in reversed(text):
-        if line.startswith("vlmtune train: error:"):
+        if re.match(r"vlmtune \w+: error: ", line):
             return line
     for at, line in enumerate(text):
         if line.startswith("Traceback"):
