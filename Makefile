@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow lint format clean bench demo-compose
+.PHONY: setup demo test test-slow lint format clean bench demo-compose chromium test-browser
 
 # torch==2.14.1 / torchvision==0.29.1 are pinned in requirements.txt: on these machines pip takes them from
 # local files (a looser pin downloads several GB).
@@ -27,8 +27,17 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+test: lint chromium
 	$(PY) -m pytest -q
+
+# tests/test_webui_browser.py drives the web UI in Debian's chromium (Playwright's own browser download needs the
+# network): installed here when missing (~30 s with apt-get); without it that test is skipped.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test is skipped"
+
+test-browser: setup chromium
+	$(PY) -m pytest -q -m browser
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow

@@ -20,13 +20,16 @@ def generate_replies(
     max_new_tokens: int = 16,
     batch_size: int = 32,
     num_frames: int = 8,
+    sampling: dict | None = None,
 ) -> list[str | BadSample]:
     """The model's greedy reply to each sample's conversation without its last assistant turn.
 
-    Videos are decoded to `num_frames` frames, as in training. A sample whose media cannot be read (or which the
-    processor refuses) gets, in place of its reply, the BadSample that names it and why; it is logged, and the
-    other samples of its batch are still answered.
+    Videos are decoded to `num_frames` frames, as in training. `sampling` (e.g. `{"temperature": 0.7,
+    "top_p": 0.9}`) samples the reply instead, with those `generate` settings. A sample whose media cannot be
+    read (or which the processor refuses) gets, in place of its reply, the BadSample that names it and why; it
+    is logged, and the other samples of its batch are still answered.
     """
+    decoding = {"do_sample": True, **sampling} if sampling else {"do_sample": False}
     tokenizer = collator.tokenizer
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues at the right end
     model.eval()
@@ -49,13 +52,15 @@ def generate_replies(
                 except BadSample as error:
                     logger.warning("skipping bad sample: %s", error)
                     replies[i] = error
-            replies_of_batch(model, collator, samples, media, max_new_tokens, replies)
+            replies_of_batch(model, collator, samples, media, max_new_tokens, replies, decoding)
     finally:
         tokenizer.padding_side = padding_side
     return replies
 
 
-def replies_of_batch(model, collator: VLMCollator, samples, media: dict, max_new_tokens: int, replies: list) -> None:
+def replies_of_batch(
+    model, collator: VLMCollator, samples, media: dict, max_new_tokens: int, replies: list, decoding: dict
+) -> None:
     """Generate for the samples in `media` (index -> (images, videos)) as one batch, into `replies`; when the
     processor refuses the batch, each sample alone, so that only the sample it refuses is skipped."""
     if not media:
@@ -79,14 +84,12 @@ def replies_of_batch(model, collator: VLMCollator, samples, media: dict, max_new
     except (ValueError, OSError) as error:  # what processors raise on media they cannot use
         if len(indices) > 1:
             for i in indices:
-                replies_of_batch(model, collator, samples, {i: media[i]}, max_new_tokens, replies)
+                replies_of_batch(model, collator, samples, {i: media[i]}, max_new_tokens, replies, decoding)
             return
         replies[indices[0]] = BadSample(f"{samples[indices[0]].source}: {type(error).__name__}: {error}")
         logger.warning("skipping bad sample: %s", replies[indices[0]])
         return
-    output = model.generate(
-        **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=collator.pad_token_id
-    )
+    output = model.generate(**inputs, max_new_tokens=max_new_tokens, pad_token_id=collator.pad_token_id, **decoding)
     new_tokens = output[:, inputs["input_ids"].shape[1] :]
     texts = collator.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
     for i, text in zip(indices, texts, strict=True):

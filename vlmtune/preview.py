@@ -12,6 +12,7 @@ Only the processor is loaded, never the weights.
 
 from __future__ import annotations
 
+import html
 import json
 import sys
 from dataclasses import dataclass, field
@@ -76,16 +77,27 @@ def render_text(runs: list[tuple[str, list[int]]], tokenizer, color: bool) -> st
     return "".join(pieces)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser(
-        (DataArguments, PreviewArguments), description="Show samples as the model sees them, trained spans marked."
-    )
-    data_args, args = parser.parse_args_into_dataclasses(args=argv)
+def render_html(runs: list[tuple[str, list[int]]], tokenizer) -> str:
+    """The sample as HTML (for the web UI): trained tokens in <mark class="trained">, media runs folded."""
+    pieces = []
+    for kind, ids in runs:
+        if kind == "media":
+            pieces.append(
+                f'<span class="media">{html.escape(tokenizer.convert_ids_to_tokens(ids[0]))}×{len(ids)}</span>'
+            )
+        elif kind == "trained":
+            pieces.append(f'<mark class="trained">{html.escape(tokenizer.decode(ids))}</mark>')
+        else:
+            pieces.append(html.escape(tokenizer.decode(ids)))
+    return "".join(pieces)
+
+
+def encoded_samples(data_args: DataArguments, args: PreviewArguments):
+    """(tokenizer, [(source, encoded)]) for the first samples: `encoded` holds `input_ids`, `labels` and their
+    `runs` (`segments`), or is the DataError/BadSample that stopped the sample."""
     family, collator = collator_for(args.model_id, args.model_local_path, data_args, args.trust_remote_code)
-    tokenizer, media_ids = collator.tokenizer, collator.media_token_ids
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     options = data_options(data_args.data_path, data_args)
-    failed = False
+    results = []
     for index, (source, sample) in enumerate(iter_samples(data_args.data_path, options)):
         if index >= args.num_samples:
             break
@@ -95,20 +107,36 @@ def main(argv: list[str] | None = None) -> int:
             check_family(sample, family)
             features = encode_with_media(collator.encode, sample, family.to_load_image, data_args.num_frames)
         except (DataError, BadSample) as error:
-            failed = True
-            print(json.dumps({"source": source, "error": str(error)}) if args.json else f"error: {error}")
+            results.append((source, error))
             continue
         input_ids, labels = features["input_ids"].tolist(), features["labels"].tolist()
-        runs = segments(input_ids, labels, media_ids)
+        runs = segments(input_ids, labels, collator.media_token_ids)
+        results.append((source, {"input_ids": input_ids, "labels": labels, "runs": runs}))
+    return collator.tokenizer, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = HfArgumentParser(
+        (DataArguments, PreviewArguments), description="Show samples as the model sees them, trained spans marked."
+    )
+    data_args, args = parser.parse_args_into_dataclasses(args=argv)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    tokenizer, results = encoded_samples(data_args, args)
+    for source, encoded in results:
+        if isinstance(encoded, Exception):
+            print(json.dumps({"source": source, "error": str(encoded)}) if args.json else f"error: {encoded}")
+            continue
+        runs = encoded["runs"]
         if args.json:
             trained_spans = [tokenizer.decode(ids) for kind, ids in runs if kind == "trained"]
-            record = {"input_ids": input_ids, "labels": labels, "trained_spans": trained_spans, "counts": counts(runs)}
+            record = {"input_ids": encoded["input_ids"], "labels": encoded["labels"]}
+            record.update(trained_spans=trained_spans, counts=counts(runs))
             print(json.dumps({"source": source, **record}))
-            continue
-        header = ", ".join(f"{value} {name}" for name, value in counts(runs).items())
-        print(f"--- {source}: {header}")
-        print(render_text(runs, tokenizer, color))
-    return 1 if failed else 0
+        else:
+            header = ", ".join(f"{value} {name}" for name, value in counts(runs).items())
+            print(f"--- {source}: {header}")
+            print(render_text(runs, tokenizer, color))
+    return 1 if any(isinstance(encoded, Exception) for _, encoded in results) else 0
 
 
 if __name__ == "__main__":

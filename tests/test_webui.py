@@ -1,0 +1,248 @@
+"""The web UI's logic without a browser: the generated form, its YAML round trip, checks before launch, runs
+(lock, detached process, status from the files, crash line, stop), the log parsing and the chat sample."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from vlmtune.arguments import DataArguments, ModelArguments, parse_args, yaml_to_argv
+from vlmtune.webui import forms, runs
+
+VALUES = {
+    "model_id": "tiny-qwen2-vl",
+    "model_local_path": "",
+    "data_path": "data/train.json",
+    "eval_data_path": None,
+    "output_dir": "out dir",
+    "llm_mode": "full",
+    "train_projector": False,
+    "lora_r": 8.0,  # the default, as a browser's number box returns it
+    "num_train_epochs": 3,  # the default 3.0
+    "learning_rate": 0.02,
+    "save_strategy": "no",  # the default, a string YAML would read as false unless quoted
+    "eval_steps": "",
+}  # in the form's order (forms.ALL_FIELDS), as the page passes them
+
+
+def test_form_fields_come_from_the_argument_dataclasses():
+    fields = {field.name: field for field in forms.form_fields(forms.ALL_FIELDS)}
+    assert set(fields) == set(forms.ALL_FIELDS)
+    for cls in (ModelArguments, DataArguments):
+        for spec in dataclasses.fields(cls):
+            if spec.name in fields:
+                assert fields[spec.name].help == spec.metadata["help"]
+    assert fields["model_id"] == forms.FormField("model_id", "text", None, fields["model_id"].help, required=True)
+    assert (fields["llm_mode"].kind, fields["llm_mode"].default) == ("choice", "lora")
+    assert fields["llm_mode"].choices == ("lora", "full", "frozen")
+    assert (fields["train_projector"].kind, fields["train_projector"].default) == ("bool", True)
+    assert (fields["lora_r"].kind, fields["lora_r"].default) == ("int", 8)
+    assert (fields["learning_rate"].kind, fields["learning_rate"].default) == ("float", 5e-05)
+    assert (fields["eval_steps"].kind, fields["eval_steps"].default) == ("float", None)
+    assert fields["eval_strategy"].choices == ("no", "steps", "epoch")
+
+
+def test_form_values_become_the_command_line_words_and_a_yaml_that_round_trips(tmp_path):
+    argv = forms.train_argv(VALUES)
+    assert argv == [
+        "--model_id", "tiny-qwen2-vl", "--data_path", "data/train.json", "--output_dir", "out dir",
+        "--llm_mode", "full", "--train_projector", "false", "--learning_rate", "0.02",
+    ]  # fmt: skip
+    assert forms.shell_command(argv) == (
+        "vlmtune train --model_id tiny-qwen2-vl --data_path data/train.json --output_dir 'out dir' "
+        "--llm_mode full --train_projector false --learning_rate 0.02"
+    )
+    config = tmp_path / "run.yaml"
+    config.write_text(forms.to_yaml(VALUES))
+    assert yaml_to_argv(str(config)) == argv
+    assert parse_args(["--config", str(config)]) == parse_args(argv)
+    # ... and back into the form: every field, the ones not in the YAML at their defaults.
+    values, extra = forms.values_from_words(forms.from_yaml(config.read_text()), forms.ALL_FIELDS)
+    assert extra == []
+    assert forms.train_argv(values) == argv
+    assert values["lora_r"] == 8 and values["train_projector"] is False and values["num_train_epochs"] == 3.0
+
+
+def test_yaml_arguments_without_a_field_become_extra_words_and_unknown_ones_are_refused():
+    values, extra = forms.values_from_words(forms.from_yaml("lora_r: 4\nweight_decay: 0.1\n"), forms.ALL_FIELDS)
+    assert values["lora_r"] == 4 and extra == ["--weight_decay", "0.1"]
+    with pytest.raises(forms.ArgumentError, match="unknown argument.*: lora_rank"):
+        forms.from_yaml("lora_rank: 4")
+    with pytest.raises(forms.ArgumentError, match="expected a mapping"):
+        forms.from_yaml("- 1")
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["--lora_r", "0"], "vlmtune train: error: --lora_r and --lora_alpha must be positive"),
+        (["--llm_mode", "bogus"], "vlmtune train: error: argument --llm_mode/--llm-mode: invalid choice: 'bogus'"),
+        (["--use_qlora", "true", "--llm_mode", "full"], "vlmtune train: error: --use_qlora needs --llm_mode lora"),
+    ],
+)
+def test_invalid_fields_are_refused_with_the_clis_message(words, message):
+    problem = forms.check_argv(["--model_id", "tiny-qwen2-vl", "--data_path", "x.json", *words])
+    assert problem is not None and message in problem
+
+
+def test_an_unknown_model_and_a_missing_data_path_are_refused():
+    assert forms.check_argv(["--model_id", "tiny-qwen2-vl", "--data_path", "x.json"]) is None
+    assert "unknown model id 'tiny-qwen2'" in forms.check_argv(["--model_id", "tiny-qwen2", "--data_path", "x"])
+    assert "the following arguments are required: --data_path" in forms.check_argv(["--model_id", "tiny-qwen2-vl"])
+
+
+LOG = (
+    "Loading weights: 100%|##########| 58/58 [00:00<00:00, 900it/s]\n"
+    "\r  0%|          | 0/4 [00:00<?, ?it/s]\r 25%|##5       | 1/4 [00:00<00:01,  2.0it/s]"
+    "\r                    \r{'loss': '2.5', 'grad_norm': '3.1', 'learning_rate': '0.02', 'epoch': '0.5'}\n"
+    "\r 25%|##5       | 1/4 [00:00<00:01,  2.0it/s]\r 50%|#####     | 2/4 [00:01<00:01,  2.0it/s]"
+    "\r  0%|          | 0/2 [00:00<?, ?it/s]\r100%|##########| 2/2 [00:00<00:00, 9.0it/s]"
+    "\r{'eval_loss': '2.25', 'eval_runtime': '0.1', 'epoch': '1'}\n"
+    "\r{'loss': '1.75', 'grad_norm': '2', 'learning_rate': '0.01', 'epoch': '1'}\n"
+    "\r 75%|#######5  | 3/4 [00:01<00:00,  2.0it/s]"
+)
+
+
+def test_progress_and_losses_are_read_from_the_trainers_log():
+    bar, points = runs.progress_and_losses(LOG)
+    assert bar.groups() == ("3", "4", "00:01", "00:00")  # the training bar, not the weights' or the eval's
+    assert points == [
+        {"epoch": 0.5, "value": 2.5, "series": "loss"},
+        {"epoch": 1.0, "value": 2.25, "series": "eval_loss"},
+        {"epoch": 1.0, "value": 1.75, "series": "loss"},
+    ]
+
+
+def test_the_last_error_line_of_a_crash():
+    assert runs.last_error(["x", "vlmtune train: error: --lora_r must be positive", ""]) == (
+        "vlmtune train: error: --lora_r must be positive"
+    )
+    traceback = ["Traceback (most recent call last):", '  File "a.py", line 1', "    f()", "    ^^^", "KeyError: 'k'"]
+    assert runs.last_error(["step 1", *traceback, ""]) == "KeyError: 'k'"
+
+
+def fake_python(tmp_path, seconds: float) -> str:
+    """A stand-in for the interpreter: a run that sleeps, so that locking and stopping are tested quickly."""
+    script = tmp_path / "python"
+    script.write_text(f"#!/bin/sh\necho fake run $@\nsleep {seconds}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_one_run_per_folder_found_again_by_a_new_server_and_stopped(tmp_path, monkeypatch):
+    output = tmp_path / "out"
+    argv = ["--model_id", "tiny-qwen2-vl", "--data_path", "x.json", "--output_dir", str(output)]
+    python = fake_python(tmp_path, 60)
+    run = runs.start_run(argv, python=python)
+    try:
+        assert runs.run_status(output).state == "running"
+        with pytest.raises(runs.RunRefused, match=f"a run is already going in {output} \\(pid {run['pid']}"):
+            runs.start_run(argv, python=python)
+        # A new server (the page reopened after a restart) knows the run from its files only.
+        monkeypatch.setattr(runs, "_children", {})
+        status = runs.run_status(output)
+        assert (status.state, status.message.split(",")[0]) == ("running", f"running (pid {run['pid']}")
+        assert json.loads((output / runs.RUN_FILE).read_text())["argv"] == argv
+        assert runs.stop_run(output) == f"stopped the run in {output} (pid {run['pid']})"
+        for _ in range(50):
+            if runs.run_status(output).state != "running":
+                break
+            time.sleep(0.1)
+        assert runs.run_status(output).state == "stopped"
+    finally:
+        try:
+            os.killpg(run["pid"], 9)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_crashed_run_shows_the_clis_error_line(tmp_path):
+    output = tmp_path / "out"
+    argv = ["--model_id", "tiny-qwen2-vl", "--data_path", str(tmp_path / "none.json"), "--output_dir", str(output)]
+    runs.start_run(argv, python=sys.executable)
+    for _ in range(600):
+        status = runs.run_status(output)
+        if status.state != "running":
+            break
+        time.sleep(0.1)
+    assert status.state == "failed"
+    assert status.message.startswith("failed (exit status 1): vlmtune train: error: ")
+    assert "none.json" in status.message
+
+
+def test_a_chat_turn_becomes_the_sample_vlmtune_chat_would_ask():
+    from vlmtune.webui.chat_tab import conversation_sample, user_turn
+
+    answer = {"role": "assistant", "text": "3", "images": [], "videos": []}
+    history = [user_turn("Which digit?", "a.png", None), answer, user_turn("Sure?", "b.png", None)]
+    sample = conversation_sample(history)
+    assert [(turn.role, turn.text) for turn in sample.turns] == [
+        ("user", "<image>\nWhich digit?"),
+        ("assistant", "3"),
+        ("user", "<image>\nSure?"),
+        ("assistant", ""),
+    ]
+    assert sample.images == ["a.png", "b.png"] and sample.videos == []
+
+
+def test_webui_refuses_a_bad_auth_in_one_line(capsys):
+    from vlmtune.cli import main
+
+    assert main(["webui", "--auth", "nopassword"]) == 2
+    assert capsys.readouterr().err == "vlmtune webui: error: --auth must be user:password\n"
+
+
+def test_the_preview_marks_the_trained_spans_in_html(tmp_path):
+    from tests.conftest import digit_png
+    from vlmtune.webui.app import preview_html
+
+    turns = [{"from": "human", "value": "<image>\nWhich digit?"}, {"from": "gpt", "value": "7 & <b>"}]
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps([{"image": digit_png(tmp_path, "d7.png", 7), "conversations": turns}]))
+    page = preview_html("tiny-qwen2-vl", str(data), "", 2048, 3)
+    assert '<mark class="trained">7 &amp; &lt;b&gt;&lt;|im_end|&gt;</mark>' in page
+    assert '<span class="media">&lt;|image_pad|&gt;×4</span>' in page
+    assert f"<h4>{data.name} sample 0: 39 tokens, 35 text, 4 media, 8 trained</h4>" in page
+
+
+def test_webui_without_gradio_names_the_extra(capsys, monkeypatch):
+    from vlmtune.cli import main
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio fails as if it were not installed
+    assert main(["webui"]) == 2
+    assert capsys.readouterr().err == "vlmtune webui: error: the web UI needs gradio: pip install 'vlmtune[webui]'\n"
+
+
+def test_start_refuses_invalid_fields_before_anything_runs(tmp_path):
+    from vlmtune.webui.train_tab import INPUT_NAMES, apply_yaml, start
+
+    values, _ = forms.values_from_words({"model_id": "tiny-qwen2-vl", "data_path": "x.json"}, forms.ALL_FIELDS)
+    values.update(output_dir=str(tmp_path / "out"), lora_r=0)
+    message = start(False, *(values[name] for name in forms.ALL_FIELDS), "")
+    assert message == "**Not started:** vlmtune train: error: --lora_r and --lora_alpha must be positive"
+    assert not (tmp_path / "out").exists()
+    assert start(False, *(values[name] for name in forms.ALL_FIELDS), "--bogus 1").startswith(
+        "**Not started:** vlmtune train: error: "
+    )
+    # The YAML view fills the form: fields by name, other arguments into "more arguments".
+    filled = apply_yaml("lora_r: 4\nweight_decay: 0.1\n", *([None] * len(INPUT_NAMES)))
+    assert dict(zip(INPUT_NAMES, filled[:-1], strict=True))["lora_r"] == 4
+    assert filled[-2:] == ("--weight_decay 0.1", "YAML applied to the form.")
+
+
+def test_an_upload_of_a_data_file_and_its_images_lands_in_one_folder(tmp_path):
+    from tests.conftest import digit_png
+    from vlmtune.webui.app import uploaded_data
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()  # gradio keeps each uploaded file in its own folder
+    image = digit_png(tmp_path / "a", "d1.png", 1)
+    data = tmp_path / "b" / "train.json"
+    data.write_text(json.dumps([{"image": "d1.png", "conversations": []}]))
+    path = uploaded_data([image, str(data)])
+    assert path.endswith("/train.json") and os.path.isfile(os.path.join(os.path.dirname(path), "d1.png"))
+    assert uploaded_data(None) == ""

@@ -1,0 +1,214 @@
+"""The web UI driven in headless Chromium as a user would: model, data preview, a short run, then chat with it.
+
+Needs Debian's chromium (`apt-get install chromium`; `make test` installs it when missing) and playwright's
+Python package; skipped without them. Takes a screenshot of each tab; with VLMTUNE_UPDATE_SCREENSHOTS=1 they
+replace the ones README shows (docs/images/webui-<tab>.png), otherwise they go to a temporary folder, so a test
+run never changes the checkout.
+
+    python -m pytest -q -m browser tests/test_webui_browser.py
+    VLMTUNE_UPDATE_SCREENSHOTS=1 python -m pytest -q -m browser tests/test_webui_browser.py   # refresh README's
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import digit_png
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+README_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "images"
+SCREENSHOTS = (
+    README_SCREENSHOTS
+    if os.environ.get("VLMTUNE_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "vlmtune-webui-screenshots"
+)
+QUESTION = "Which digit is shown in the image?"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no {CHROMIUM} (apt-get install chromium)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def digits_file(folder: Path) -> Path:
+    records = []
+    for digit in range(6):
+        name = digit_png(folder, f"d{digit}.png", digit)
+        turns = [{"from": "human", "value": f"<image>\n{QUESTION}"}, {"from": "gpt", "value": str(digit)}]
+        records.append({"image": Path(name).name, "conversations": turns})
+    path = folder / "digits.json"
+    path.write_text(json.dumps(records))
+    return path
+
+
+@pytest.fixture
+def webui(tmp_path):
+    """`vlmtune webui` on a free port of 127.0.0.1, as a subprocess in its own process group; its URL."""
+    port = free_port()
+    log = open(tmp_path / "webui.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vlmtune.cli", "webui", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "webui.log").read_text()
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def kill_run(output_dir: Path) -> None:
+    """The training run the page started, if it still runs (a failed test must not leave it behind)."""
+    run_file = output_dir / "webui_run.json"
+    if run_file.is_file():
+        try:
+            os.killpg(json.loads(run_file.read_text())["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def field(page, name: str):
+    """The input of a generated form field (text, number or dropdown)."""
+    return page.locator(f"#field-{name}").locator("input, textarea").first
+
+
+def shoot(page, tab: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"webui-{tab}.png"
+    page.screenshot(path=str(path), full_page=True)
+    Image.open(path).convert("RGB").quantize(colors=64).save(path, optimize=True)  # small enough to commit
+
+
+def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements-dev.txt)")
+    from playwright.sync_api import expect, sync_playwright
+
+    data_path = digits_file(tmp_path)
+    output_dir = tmp_path / "run"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(webui)
+
+            # Model: pick the tiny Qwen2-VL; the page says what its family accepts.
+            field(page, "model_id").click()
+            page.get_by_role("option", name="tiny-qwen2-vl", exact=True).click()
+            expect(page.locator("#model-summary")).to_contain_text("family qwen2-vl")
+            shoot(page, "model")
+
+            # Data: validate, then preview with the trained spans highlighted.
+            page.get_by_role("tab", name="Data").click()
+            field(page, "data_path").fill(str(data_path))
+            page.get_by_role("button", name="Validate (vlmtune validate)").click()
+            expect(page.locator("#validate-report textarea")).to_have_value(
+                f"$ vlmtune validate --data_path {data_path} --model_max_length 2048 --model_id tiny-qwen2-vl\n"
+                f"{data_path}: 6 sample(s) checked: 6 ok, 0 with errors, 0 warning(s)\n(exit status 0)"
+            )
+            page.get_by_role("button", name="Preview (vlmtune preview)").click()
+            trained = page.locator("#preview mark.trained")
+            expect(trained).to_have_count(3, timeout=60_000)
+            assert [trained.nth(i).inner_text() for i in range(3)] == ["0<|im_end|>", "1<|im_end|>", "2<|im_end|>"]
+            shoot(page, "data")
+
+            # Train: a short full finetune, watched until its loss curve is complete.
+            page.get_by_role("tab", name="Train").click()
+            field(page, "output_dir").fill(str(output_dir))
+            field(page, "llm_mode").click()
+            page.get_by_role("option", name="full", exact=True).click()
+            field(page, "max_steps").fill("24")
+            field(page, "logging_steps").fill("1")
+            field(page, "learning_rate").fill("0.02")
+            field(page, "per_device_train_batch_size").fill("3")
+            page.locator("#start").click()
+            expect(page.locator("#start-message")).to_contain_text("Started")
+            # The browser goes away mid-run; the run goes on, and a new page shows it again.
+            page.close()
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(webui)
+            page.get_by_role("tab", name="Train").click()
+            expect(field(page, "output_dir")).to_have_value(str(output_dir))
+            expect(field(page, "max_steps")).to_have_value("24")
+            expect(page.locator("#run-state")).to_have_attribute("data-state", "finished", timeout=240_000)
+            expect(page.locator("#run-progress")).to_contain_text("step 24/24")
+            log = (output_dir / "webui_run.log").read_text()
+            logged = [ast.literal_eval(line.strip()) for line in re.split("[\r\n]", log) if "'loss'" in line]
+            assert len(logged) == 24
+            # The finished curve: one point per logged loss (Vega labels its marks), the last one the last loss.
+            points = page.locator('#loss-curve [aria-roledescription="point"]')
+            expect(points).to_have_count(24)
+            last = f"epoch: 12; value: {float(logged[-1]['loss']):g}; series: loss"
+            expect(points.last).to_have_attribute("aria-label", last)
+            page.get_by_role("button", name="YAML (vlmtune train --config) and shell command").click()
+            expect(page.locator("#shell-command")).to_contain_text("--max_steps 24")
+            shoot(page, "train")
+
+            # Chat: the run's output answers about a digit image, as `vlmtune chat` does.
+            page.get_by_role("tab", name="Chat").click()
+            page.locator("#load").click()
+            expect(page.locator("#loaded")).to_contain_text("Loaded model", timeout=60_000)
+            image = tmp_path / "d3.png"
+            page.locator("#chat-image input[type=file]").set_input_files(str(image))
+            page.locator("#question textarea").fill(QUESTION)
+            page.locator("#send").click()
+            bot = page.locator("#chat .message.bot, #chat [data-testid=bot]")
+            expect(bot.first).to_be_visible(timeout=60_000)
+            shoot(page, "chat")
+            page.get_by_role("tab", name="Merge").click()
+            shoot(page, "merge")
+            shown = bot.first.inner_text().strip()
+        finally:
+            browser.close()
+            kill_run(output_dir)
+
+    from vlmtune.cli import main as cli_main
+
+    capsys.readouterr()
+    assert (
+        cli_main(["chat", str(output_dir), "--image", str(image), "--prompt", QUESTION, "--max_new_tokens", "64"]) == 0
+    )
+    reply = capsys.readouterr().out.strip()
+    assert reply and shown == reply

@@ -1,0 +1,69 @@
+"""`vlmtune webui`: the whole workflow in a browser (pick a model and data, preview, train, watch, chat, merge).
+
+    pip install -e '.[webui]'          # gradio, once
+    vlmtune webui                      # http://127.0.0.1:7860, this machine only
+    vlmtune webui --port 8080
+    vlmtune webui --host 0.0.0.0 --auth me:secret     # reachable from other machines: give it a password
+
+The page is a thin front over the same code as the commands: the form is generated from `vlmtune train`'s
+argument dataclasses, Start runs the real `vlmtune train` as a separate process (which keeps running when the
+page is closed; reopening finds it from the files in its output folder, see vlmtune.webui.runs), the data
+report is `vlmtune validate`'s, the preview `vlmtune preview`'s, the chat `vlmtune chat`'s loading and
+generation, and Merge runs `vlmtune merge`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vlmtune webui", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: this machine only).")
+    parser.add_argument("--port", type=int, default=7860, help="Port to listen on.")
+    parser.add_argument(
+        "--auth", help="user:password asked by the page; set it whenever --host reaches beyond this machine."
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vlmtune.arguments import ArgumentError
+
+    args = build_parser().parse_args(argv)
+    auth = None
+    if args.auth:
+        user, colon, password = args.auth.partition(":")
+        if not (user and colon and password):
+            raise ArgumentError("--auth must be user:password")
+        auth = (user, password)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a training machine
+    try:
+        import gradio  # noqa: F401  (an optional dependency: checked before anything else)
+    except ImportError:
+        raise ArgumentError("the web UI needs gradio: pip install 'vlmtune[webui]'") from None
+    from vlmtune.webui.app import CSS, build_app
+
+    if args.host not in LOOPBACK:
+        protection = "with the --auth password" if auth else "WITHOUT a password (add --auth user:password)"
+        print(
+            f"warning: listening on {args.host}: anyone who can reach this port can start runs and read files "
+            f"here, {protection}",
+            file=sys.stderr,
+        )
+    app = build_app()
+    print(f"vlmtune web UI: http://{'127.0.0.1' if args.host == '0.0.0.0' else args.host}:{args.port}", flush=True)
+    app.launch(server_name=args.host, server_port=args.port, auth=auth, quiet=True, footer_links=[], css=CSS)
+    return 0
+
+
+if __name__ == "__main__":
+    from vlmtune.cli import main as cli_main
+
+    sys.exit(cli_main(["webui", *sys.argv[1:]]))
