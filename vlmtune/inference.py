@@ -2,10 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import torch
 
 from vlmtune.collators.base import VLMCollator
-from vlmtune.datasets import Sample, decode_video, open_image
+from vlmtune.datasets import ASSISTANT, Sample, decode_video, open_image
+
+
+def encode_prompts(collator: VLMCollator, prompts: list[Sample], num_frames: int = 8) -> Any:
+    """Processor inputs (left padded) for prompts that end with a user turn: each rendered with the family's
+    template and generation prompt, images and videos through the family's `run_processor`, as in training.
+
+    The tokenizer must pad on the left (generation continues at the right end).
+    """
+    texts = [collator.render(collator.to_messages(s), add_generation_prompt=True) for s in prompts]
+    # Images grouped per prompt: processors that count images per sample (Gemma 3, Idefics3) need it.
+    images = [[open_image(path) for path in s.images] for s in prompts]
+    # Videos in prompt order, one list of frames each; passed only when there are some (not every family's
+    # processor takes the argument).
+    videos = [decode_video(path, num_frames) for s in prompts for path in s.videos]
+    return collator.run_processor(
+        text=texts,
+        images=images if any(images) else None,
+        **({"videos": videos} if videos else {}),
+        padding=True,
+        return_tensors="pt",
+        add_special_tokens=collator.adds_bos(texts[0]),  # as in training: no second bos
+    )
+
+
+def without_reply(sample: Sample) -> Sample:
+    """The sample up to its last user turn (its final assistant turn, the reference, dropped)."""
+    return dataclasses.replace(sample, turns=sample.turns[:-1]) if sample.turns[-1].role == ASSISTANT else sample
 
 
 @torch.no_grad()
@@ -36,23 +66,8 @@ def generate_replies(
     ]
     try:
         for indices in batches:
-            chunk = [samples[i] for i in indices]
-            prompts = [collator.render(collator.to_messages(s)[:-1], add_generation_prompt=True) for s in chunk]
-            # Images grouped per prompt: processors that count images per sample (Gemma 3, Idefics3) need it.
-            images = [[open_image(path) for path in s.images] for s in chunk]
-            if not any(images):
-                images = None
-            # Videos in prompt order, one list of frames each; passed only when there are some (not every
-            # family's processor takes the argument).
-            videos = [decode_video(path, num_frames) for s in chunk for path in s.videos]
-            inputs = collator.run_processor(
-                text=prompts,
-                images=images,
-                **({"videos": videos} if videos else {}),
-                padding=True,
-                return_tensors="pt",
-                add_special_tokens=collator.adds_bos(prompts[0]),  # as in training: no second bos
-            ).to(model.device)
+            chunk = [without_reply(samples[i]) for i in indices]
+            inputs = encode_prompts(collator, chunk, num_frames).to(model.device)
             output = model.generate(
                 **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=collator.pad_token_id
             )

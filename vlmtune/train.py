@@ -39,16 +39,19 @@ from vlmtune.validate import check_data, check_family, data_options
 logger = logging.getLogger("vlmtune")
 
 
-def read_data(path: str, family: Family, data_args: DataArguments) -> list[Sample]:
+def read_data(
+    path: str, family: Family, data_args: DataArguments, reward_columns: tuple[str, ...] | None = None
+) -> list[Sample]:
     """Check every sample (fields, roles, placeholders, files, media headers, the family's capabilities) before
-    any model loads; errors stop here unless `--skip_bad_samples`, which drops the bad samples and says why."""
-    report = check_data(path, data_options(path, data_args), family, decode_media=False)
+    any model loads; errors stop here unless `--skip_bad_samples`, which drops the bad samples and says why.
+    `reward_columns`: GRPO prompts (see `vlmtune.validate.check_data`)."""
+    report = check_data(path, data_options(path, data_args), family, decode_media=False, reward_columns=reward_columns)
     for warning in report.warnings:
         logger.warning(warning)
     if report.errors and not data_args.skip_bad_samples:
         raise DataError(
             problem_list(report.errors, path)
-            + "\nfix them (vlmtune validate --data_path ... lists every problem), or "
+            + "\nfix them (vlmtune validate --data_path ... lists every problem; --task grpo for GRPO data), or "
             "pass --skip_bad_samples to train on the good samples only"
         )
     if report.errors:

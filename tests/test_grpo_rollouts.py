@@ -1,0 +1,49 @@
+"""GRPO rollouts for every registered family: the training forward reproduces the sampling-time log-probs.
+
+At step 0 the policy that sampled a completion and the one the loss evaluates are the same model, so the
+log-probs of the completion computed by the training forward (prompt + completion, every media key carried
+over) must equal the ones `generate` recorded while sampling (fp32, 1e-4). A misplaced image, a wrong stop,
+token type ids or a cross-attention mask not extended over the completion all break this equality. KL to the
+reference (the same weights) is then exactly 0.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import digit_png
+from vlmtune.datasets import Sample, Turn
+from vlmtune.grpo.loss import per_token_kl
+from vlmtune.grpo.rollouts import SamplingSettings, completion_logps, generate_completions, training_inputs
+from vlmtune.supported_models import FAMILIES, MODELS
+
+
+def tiny_id(family_id: str) -> str:
+    return next(model_id for model_id, entry in MODELS.items() if entry.is_tiny and entry.family_id == family_id)
+
+
+@pytest.mark.parametrize("family_id", sorted(FAMILIES))
+def test_training_forward_reproduces_sampling_logps(family_id, load_tiny, tmp_path):
+    family = FAMILIES[family_id]
+    model, processor = load_tiny(tiny_id(family_id))
+    collator = family.collator(processor, family.reply_end, 1024)
+    image = digit_png(tmp_path, "seven.png", 7)
+    prompts = [
+        Sample([Turn("user", "<image>\nHow many squares?")], images=[image], source="a"),
+        Sample([Turn("user", "<image>\nWhich digit is it?")], images=[image], source="b"),
+    ]
+    torch.manual_seed(0)
+    settings = SamplingSettings(num_generations=2, temperature=0.9, max_completion_length=6)
+    rollouts = generate_completions(model, collator, prompts, settings)
+    assert rollouts.completion_ids.shape[0] == 4
+    media = collator.media_token_ids
+    assert not any(int(t) in media for t in rollouts.completion_ids[rollouts.completion_mask.bool()])
+    inputs = training_inputs(rollouts, collator.reply_token_type_id)
+    model.eval()
+    with torch.no_grad():
+        logps, _ = completion_logps(model, inputs, rollouts.completion_ids.shape[1], settings.temperature)
+    mask = rollouts.completion_mask.bool()
+    torch.testing.assert_close(logps[mask], rollouts.sampling_logps[mask], atol=1e-4, rtol=0)
+    kl = per_token_kl(logps, logps.clone())
+    assert torch.equal(kl * mask, torch.zeros_like(kl))
