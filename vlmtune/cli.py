@@ -7,6 +7,7 @@ vlmtune merge output/lora-run output/merged              # adapter + base -> sta
 vlmtune chat output/merged --image a.png --prompt "Which digit?"
 vlmtune models                     # same as python -m vlmtune.supported_models
 vlmtune demo                       # the digits demo (what `make demo` runs)
+vlmtune grpo --model_id tiny-qwen2-vl --data_path prompts.jsonl --output_dir out   # RL with verifiable rewards
 
 A problem with the arguments or the data ends the command with one line naming it (exit status 2 for arguments,
 1 for data), never a traceback.
@@ -24,6 +25,7 @@ COMMANDS = {
     "chat": ("vlmtune.chat", "answer a prompt with an image/video, or a data file (vlmtune chat --help)"),
     "models": ("vlmtune.supported_models", "list the registered models and families"),
     "demo": ("vlmtune.demo", "finetune a tiny model on the bundled digits, on CPU"),
+    "grpo": ("vlmtune.grpo", "GRPO with verifiable rewards after SFT (vlmtune grpo --help)"),
 }
 
 
