@@ -35,6 +35,10 @@ class GRPOArguments:
             "the base with adapters disabled under LoRA; a frozen copy of the start under full finetuning."
         },
     )
+    use_bias_correction_kl: bool = field(
+        default=True,
+        metadata={"help": "Multiply the KL term by the importance ratio (unbiased reverse-KL gradient; TRL's default)."},
+    )
     epsilon: float = field(default=0.2, metadata={"help": "Lower clipping range of the importance ratio (1-eps)."})
     epsilon_high: float | None = field(
         default=None, metadata={"help": "Upper clipping range (1+eps_high); default epsilon. DAPO uses 0.28."}

@@ -22,6 +22,7 @@ class LossSettings:
     beta: float = 0.0
     importance_sampling_level: str = "token"  # token, or sequence (GSPO)
     max_completion_length: int = 256
+    use_bias_correction_kl: bool = True  # KL times the importance ratio (TRL's default since DeepSeek-V3.2)
 
 
 def nanstd(values: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -84,6 +85,8 @@ def policy_loss(
     kl = None
     if settings.beta != 0.0:
         kl = per_token_kl(logps, ref_logps)
+        if settings.use_bias_correction_kl:  # the unbiased reverse-KL gradient under off-policy samples
+            kl = kl * ratio
         per_token = per_token + settings.beta * kl
     if settings.loss_type == "grpo":
         loss = ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()

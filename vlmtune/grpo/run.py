@@ -76,6 +76,7 @@ def grpo(
             beta=grpo_args.beta,
             importance_sampling_level=grpo_args.importance_sampling_level,
             max_completion_length=grpo_args.max_completion_length,
+            use_bias_correction_kl=grpo_args.use_bias_correction_kl,
         ),
         scale_rewards=grpo_args.scale_rewards,
         num_iterations=grpo_args.num_iterations,
