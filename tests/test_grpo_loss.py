@@ -31,9 +31,9 @@ MAX_COMPLETION_LENGTH = 5
 def trl_trainer(tmp_path_factory):
     pytest.importorskip("trl")
     from datasets import Dataset
+    from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
     from trl import GRPOConfig, GRPOTrainer
-    from tokenizers import Tokenizer, models
 
     torch.manual_seed(0)
     vocab = {f"t{i}": i for i in range(64)}

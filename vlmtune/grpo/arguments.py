@@ -37,7 +37,9 @@ class GRPOArguments:
     )
     use_bias_correction_kl: bool = field(
         default=True,
-        metadata={"help": "Multiply the KL term by the importance ratio (unbiased reverse-KL gradient; TRL's default)."},
+        metadata={
+            "help": "Multiply the KL term by the importance ratio (unbiased reverse-KL gradient; TRL's default)."
+        },
     )
     epsilon: float = field(default=0.2, metadata={"help": "Lower clipping range of the importance ratio (1-eps)."})
     epsilon_high: float | None = field(
