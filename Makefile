@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow lint format clean bench
+.PHONY: setup demo test test-slow lint format clean bench demo-grpo
 
 # torch==2.14.1 / torchvision==0.29.1 are pinned in requirements.txt: on these machines pip takes them from
 # local files (a looser pin downloads several GB).
@@ -18,6 +18,10 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(PY) -m vlmtune.demo --output_dir demo_output
+
+# GRPO learns to count squares from a reward alone (vlmtune/demo_grpo.py; ~4 min on 2 CPU cores).
+demo-grpo: setup
+	$(PY) -m vlmtune.demo_grpo --output_dir demo_grpo_output
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -38,4 +42,4 @@ format: setup
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf demo_output .pytest_cache
+	rm -rf demo_output demo_grpo_output .pytest_cache
