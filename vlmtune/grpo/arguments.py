@@ -26,7 +26,7 @@ class GRPOArguments:
     )
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling: keep the top tokens of this mass."})
     max_completion_length: int = field(
-        default=256, metadata={"help": "Longest completion in tokens; longer ones are cut (truncated)."}
+        default=512, metadata={"help": "Longest completion in tokens; longer ones are cut (truncated)."}
     )
     beta: float = field(
         default=0.0,

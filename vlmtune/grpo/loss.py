@@ -21,7 +21,7 @@ class LossSettings:
     epsilon_high: float = 0.2
     beta: float = 0.0
     importance_sampling_level: str = "token"  # token, or sequence (GSPO)
-    max_completion_length: int = 256
+    max_completion_length: int = 512
     use_bias_correction_kl: bool = True  # KL times the importance ratio (TRL's default since DeepSeek-V3.2)
 
 

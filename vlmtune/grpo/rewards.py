@@ -107,7 +107,7 @@ def length_reward(
     prompts: list[str],
     completions: list[str],
     completion_ids: list[list[int]],
-    max_completion_length: int = 256,
+    max_completion_length: int = 512,
     overlong_buffer: int = 0,
     **_,
 ) -> list[float]:

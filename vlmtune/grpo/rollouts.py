@@ -34,7 +34,7 @@ class SamplingSettings:
     num_generations: int = 8
     temperature: float = 1.0
     top_p: float = 1.0
-    max_completion_length: int = 256
+    max_completion_length: int = 512
     num_frames: int = 8
 
 
