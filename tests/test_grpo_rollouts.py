@@ -15,7 +15,14 @@ import torch
 from tests.conftest import digit_png
 from vlmtune.datasets import Sample, Turn
 from vlmtune.grpo.loss import per_token_kl
-from vlmtune.grpo.rollouts import SamplingSettings, completion_logps, generate_completions, training_inputs
+from vlmtune.grpo.rollouts import (
+    SamplingSettings,
+    completion_logps,
+    completion_mask,
+    generate_completions,
+    stop_token_ids,
+    training_inputs,
+)
 from vlmtune.supported_models import FAMILIES, MODELS
 
 
@@ -47,3 +54,18 @@ def test_training_forward_reproduces_sampling_logps(family_id, load_tiny, tmp_pa
     torch.testing.assert_close(logps[mask], rollouts.sampling_logps[mask], atol=1e-4, rtol=0)
     kl = per_token_kl(logps, logps.clone())
     assert torch.equal(kl * mask, torch.zeros_like(kl))
+
+
+def test_completion_mask_ends_at_the_first_stop_token():
+    ids = torch.tensor([[5, 1, 7, 1], [5, 6, 7, 8], [9, 9, 4, 2]])
+    mask, truncated = completion_mask(ids, stop_ids=[1, 4])
+    assert mask.tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 1, 1, 0]]
+    assert truncated.tolist() == [False, True, False]
+
+
+def test_stop_tokens_are_the_eos_and_the_family_end_of_turn(load_tiny):
+    _, processor = load_tiny("tiny-qwen2-vl")
+    family = FAMILIES["qwen2-vl"]
+    collator = family.collator(processor, family.reply_end)
+    expected = {processor.tokenizer.eos_token_id, processor.tokenizer.convert_tokens_to_ids("<|im_end|>")}
+    assert stop_token_ids(collator) == sorted(expected)
