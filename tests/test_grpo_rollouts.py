@@ -1,4 +1,5 @@
-"""GRPO rollouts for every registered family: the training forward reproduces the sampling-time log-probs.
+"""GRPO rollouts for every registered family (one image, two images and a video where the family takes them):
+the training forward reproduces the sampling-time log-probs.
 
 At step 0 the policy that sampled a completion and the one the loss evaluates are the same model, so the
 log-probs of the completion computed by the training forward (prompt + completion, every media key carried
@@ -12,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import digit_png
+from tests.conftest import digit_png, write_video
 from vlmtune.datasets import Sample, Turn
 from vlmtune.grpo.loss import per_token_kl
 from vlmtune.grpo.rollouts import (
@@ -35,15 +36,22 @@ def test_training_forward_reproduces_sampling_logps(family_id, load_tiny, tmp_pa
     family = FAMILIES[family_id]
     model, processor = load_tiny(tiny_id(family_id))
     collator = family.collator(processor, family.reply_end, 1024)
-    image = digit_png(tmp_path, "seven.png", 7)
-    prompts = [
-        Sample([Turn("user", "<image>\nHow many squares?")], images=[image], source="a"),
-        Sample([Turn("user", "<image>\nWhich digit is it?")], images=[image], source="b"),
-    ]
+    seven, three = digit_png(tmp_path, "seven.png", 7), digit_png(tmp_path, "three.png", 3, size=48)
+    batches = [[Sample([Turn("user", "<image>\nHow many squares?")], images=[seven], source="one image")]]
+    if family.multi_image:
+        batches[0].append(Sample([Turn("user", "<image><image>\nSame digit?")], images=[seven, three], source="2"))
+    if family.video:  # a batch of its own: not every processor takes images and videos in one call
+        clip = write_video(tmp_path / "clip.mp4")
+        batches.append([Sample([Turn("user", "<video>\nWhat happens?")], videos=[clip], source="video")])
+    for prompts in batches:
+        assert_sampling_logps_reproduced(model, collator, prompts)
+
+
+def assert_sampling_logps_reproduced(model, collator, prompts: list[Sample]) -> None:
     torch.manual_seed(0)
-    settings = SamplingSettings(num_generations=2, temperature=0.9, max_completion_length=6)
+    settings = SamplingSettings(num_generations=2, temperature=0.9, max_completion_length=6, num_frames=4)
     rollouts = generate_completions(model, collator, prompts, settings)
-    assert rollouts.completion_ids.shape[0] == 4
+    assert rollouts.completion_ids.shape[0] == 2 * len(prompts)
     media = collator.media_token_ids
     assert not any(int(t) in media for t in rollouts.completion_ids[rollouts.completion_mask.bool()])
     inputs = training_inputs(rollouts, collator.reply_token_type_id)
