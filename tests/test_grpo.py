@@ -101,6 +101,7 @@ def test_a_few_steps_change_trained_parameters_and_nothing_frozen(tmp_path, mode
             assert torch.equal(after[name], before), f"frozen {name} changed"
     history = trainer.state.log_history
     assert all("kl" in entry and "reward" in entry and "frac_reward_zero_std" in entry for entry in history[:-1])
+    assert history[0]["sampling/logp_abs_diff"] < 1e-4  # fp32: sampling and training forward agree
 
 
 def test_cli_with_plugin_and_clevr_count_layout(tmp_path, capsys):
@@ -184,3 +185,16 @@ def test_built_in_rewards():
 def test_reward_with_wrong_count_is_named():
     with pytest.raises(RewardError, match="reward 'bad' must return a list of 2 floats"):
         score({"bad": lambda prompts, completions, **_: [1.0]}, ["a", "b"], ["x", "y"], {}, ["s0", "s1"])
+
+
+def test_num_iterations_reuses_rollouts_with_their_old_log_probs(tmp_path):
+    """Two optimizer steps on one batch of rollouts: generated once (one step in completions.jsonl), and the second
+    step's ratio is against the log-probs recorded before the first (so it is no longer exactly 1)."""
+    (tmp_path / "rewards.py").write_text(PLUGIN)
+    argv = grpo_argv(tmp_path, "--num_iterations", "2", "--reward_funcs", "even_tokens", "--epsilon", "0.0001")
+    trainer = grpo(*parse_grpo_args(argv))
+    rows = [json.loads(line) for line in (tmp_path / "out" / "completions.jsonl").read_text().splitlines()]
+    assert {row["step"] for row in rows} == {0} and len(rows) == 2 * 4
+    first, second = trainer.state.log_history[:2]
+    assert first["clip_ratio/region_mean"] == 0  # the first step: ratio 1 everywhere
+    assert second["clip_ratio/region_mean"] > 0  # after one update, some ratios leave [1 - 1e-4, 1 + 1e-4]

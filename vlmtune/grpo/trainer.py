@@ -29,7 +29,7 @@ from vlmtune.grpo.rollouts import (
 from vlmtune.trainer import VLMTrainer
 
 # Batch entries that are the loss's, not the model's.
-LOSS_KEYS = ("completion_mask", "advantages", "old_logps", "ref_logps")
+LOSS_KEYS = ("completion_mask", "advantages", "old_logps", "ref_logps", "sampling_logps")
 
 
 class GRPOTrainer(VLMTrainer):
@@ -84,7 +84,9 @@ class GRPOTrainer(VLMTrainer):
         if self.mask_truncated_completions:
             mask = mask * (~rollouts.truncated).unsqueeze(1).to(mask.dtype)
         batch = training_inputs(rollouts, self.collator.reply_token_type_id)
-        batch.update(completion_mask=mask, advantages=advantages.to(mask.device))
+        batch.update(
+            completion_mask=mask, advantages=advantages.to(mask.device), sampling_logps=rollouts.sampling_logps
+        )
         length = mask.shape[1]
         with torch.no_grad():
             if self.num_iterations > 1:  # the policy the rollouts came from, for the ratio of later iterations
@@ -139,6 +141,9 @@ class GRPOTrainer(VLMTrainer):
         for name, value in stats.items():
             self.metrics[name].append(value)
         real = mask.float()
+        if old_logps is None:  # the policy that sampled, unchanged: any difference is generation vs training forward
+            difference = (logps.detach() - inputs["sampling_logps"]).abs()
+            self.metrics["sampling/logp_abs_diff"].append(((difference * real).sum() / real.sum().clamp(min=1)).item())
         self.metrics["entropy"].append(((entropies * real).sum() / real.sum().clamp(min=1)).item())
         return (loss, None) if return_outputs else loss
 
