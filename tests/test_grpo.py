@@ -17,6 +17,7 @@ from vlmtune.grpo.arguments import parse_grpo_args
 from vlmtune.grpo.data import check_reward_columns, to_prompt
 from vlmtune.grpo.rewards import RewardError, accuracy_reward, format_reward, length_reward, repetition_reward, score
 from vlmtune.grpo.run import grpo
+from vlmtune.grpo.trainer import RepeatedWindows
 
 PLUGIN = """
 def even_tokens(prompts, completions, completion_ids, difficulty, **kwargs):
@@ -188,8 +189,9 @@ def test_reward_with_wrong_count_is_named():
 
 
 def test_num_iterations_reuses_rollouts_with_their_old_log_probs(tmp_path):
-    """Two optimizer steps on one batch of rollouts: generated once (one step in completions.jsonl), and the second
-    step's ratio is against the log-probs recorded before the first (so it is no longer exactly 1)."""
+    """Two optimizer steps on one batch of rollouts: generated once (one step in completions.jsonl) for prompts the
+    data loader hands in twice, and the second step's ratio is against the log-probs recorded before the first (so
+    it is no longer exactly 1)."""
     (tmp_path / "rewards.py").write_text(PLUGIN)
     argv = grpo_argv(tmp_path, "--num_iterations", "2", "--reward_funcs", "even_tokens", "--epsilon", "0.0001")
     trainer = grpo(*parse_grpo_args(argv))
@@ -198,3 +200,9 @@ def test_num_iterations_reuses_rollouts_with_their_old_log_probs(tmp_path):
     first, second = trainer.state.log_history[:2]
     assert first["clip_ratio/region_mean"] == 0  # the first step: ratio 1 everywhere
     assert second["clip_ratio/region_mean"] > 0  # after one update, some ratios leave [1 - 1e-4, 1 + 1e-4]
+
+
+def test_repeated_windows_hand_in_each_window_num_iterations_times():
+    order = list(RepeatedWindows(size=7, window=3, repeats=2, seed=0))
+    assert len(order) == 12 and order[:3] == order[3:6] and order[6:9] == order[9:12]
+    assert len(set(order)) == 6  # two windows of three distinct prompts; the seventh (partial window) dropped

@@ -64,6 +64,15 @@ class GRPOTrainer(VLMTrainer):
         self.micro_steps = 0
         self.metrics: dict[str, list[float]] = defaultdict(list)
 
+    def _get_train_sampler(self, train_dataset=None):
+        """With num_iterations > 1: each window of prompts comes num_iterations times in a row, so the reused
+        rollouts stand for exactly the prompts the data loader hands in (TRL repeats its sampler the same way)."""
+        if self.num_iterations == 1:
+            return super()._get_train_sampler(train_dataset)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        window = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+        return RepeatedWindows(len(dataset), window, self.num_iterations, self.args.seed)
+
     # --- before the step: rollouts, rewards, advantages -------------------------------------------------------
 
     def training_step(self, model, inputs: list[Sample], num_items_in_batch=None):
@@ -72,8 +81,7 @@ class GRPOTrainer(VLMTrainer):
         self.micro_steps += 1
         if window % self.num_iterations == 0 or slot not in self.buffered:
             self.buffered[slot] = self.make_batch(inputs)
-        # With num_iterations > 1 the same rollouts train num_iterations optimizer steps; the prompts the data
-        # loader hands in meanwhile are passed over.
+        # Otherwise the data loader repeats this slot's prompts (RepeatedWindows): their rollouts train again.
         return super().training_step(model, self.buffered[slot], num_items_in_batch)
 
     def make_batch(self, prompts: list[Sample]) -> dict[str, Any]:
@@ -189,6 +197,24 @@ class GRPOTrainer(VLMTrainer):
                     "advantage": advantages[i].item(),
                 }
                 file.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+class RepeatedWindows(torch.utils.data.Sampler):
+    """A random order of the dataset, cut into windows of `window` indices (one optimizer step's prompts on all
+    processes), each window yielded `repeats` times in a row; a last partial window is dropped."""
+
+    def __init__(self, size: int, window: int, repeats: int, seed: int):
+        self.size, self.window, self.repeats = size, window, repeats
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        order = torch.randperm(self.size, generator=self.generator).tolist()
+        for start in range(0, self.size - self.window + 1, self.window):
+            for _ in range(self.repeats):
+                yield from order[start : start + self.window]
+
+    def __len__(self) -> int:
+        return (self.size // self.window) * self.window * self.repeats
 
 
 def prompt_text(sample: Sample) -> str:
