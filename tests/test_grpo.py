@@ -107,10 +107,10 @@ def test_a_few_steps_change_trained_parameters_and_nothing_frozen(tmp_path, mode
 
 def test_cli_with_plugin_and_clevr_count_layout(tmp_path, capsys):
     (tmp_path / "rewards.py").write_text(PLUGIN)
-    assert cli.main(["grpo", *grpo_argv(tmp_path)]) == 0
+    assert cli.main(["grpo", *grpo_argv(tmp_path, "--gradient_accumulation_steps", "2")]) == 0
     out = tmp_path / "out"
     rows = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 * 2 * 4  # two steps, two prompts with four completions each
+    assert len(rows) == 2 * 2 * 2 * 4  # two steps of two micro-batches of two prompts with four completions each
     assert set(rows[0]["rewards"]) == {"accuracy", "format", "even_tokens"}
     assert rows[0]["prompt"] == "<image>How many squares are there?"
     assert rows[0]["reward"] == pytest.approx(sum(rows[0]["rewards"].values()))  # weights 1, float32 sum

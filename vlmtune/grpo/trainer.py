@@ -1,9 +1,10 @@
 """The GRPO step on vlmtune's one Trainer: rollouts, rewards and advantages before the step, the loss in it.
 
 `GRPOTrainer` is `vlmtune.trainer.VLMTrainer` (per-part learning rates, the Trainer's optimizer, scheduler,
-checkpoints, logging and progress bar) whose batches are prompts: `training_step` turns them into rollouts
-(`generate_completions`), scores them and hands the Trainer's own step a batch of prompt+completion inputs with
-advantages; `compute_loss` is the GRPO-family loss (`vlmtune.grpo.loss`).
+checkpoints, logging and progress bar) whose data loader yields prompts: `get_batch_samples` (the Trainer's hook
+that fetches one optimizer step's micro-batches) turns them into rollouts (`generate_completions`), scores them
+and hands the Trainer's own steps batches of prompt+completion inputs with advantages; `compute_loss` is the
+GRPO-family loss (`vlmtune.grpo.loss`).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ class GRPOTrainer(VLMTrainer):
         self.log_completions_steps = log_completions_steps
         self.reference = reference
         self.model_accepts_loss_kwargs = False  # the Trainer divides each micro-batch's loss by the accumulation
-        self.buffered: dict[int, dict[str, Any]] = {}  # rollouts of each micro-batch slot, for num_iterations > 1
-        self.micro_steps = 0
+        self.buffered: list[dict[str, Any]] = []  # the last optimizer step's rollouts, for num_iterations > 1
+        self.windows = 0
         self.metrics: dict[str, list[float]] = defaultdict(list)
 
     def _get_train_sampler(self, train_dataset=None):
@@ -75,14 +76,20 @@ class GRPOTrainer(VLMTrainer):
 
     # --- before the step: rollouts, rewards, advantages -------------------------------------------------------
 
-    def training_step(self, model, inputs: list[Sample], num_items_in_batch=None):
-        accumulation = self.args.gradient_accumulation_steps
-        window, slot = divmod(self.micro_steps, accumulation)
-        self.micro_steps += 1
-        if window % self.num_iterations == 0 or slot not in self.buffered:
-            self.buffered[slot] = self.make_batch(inputs)
-        # Otherwise the data loader repeats this slot's prompts (RepeatedWindows): their rollouts train again.
-        return super().training_step(model, self.buffered[slot], num_items_in_batch)
+    def get_batch_samples(self, epoch_iterator, num_batches: int, device) -> tuple[list[dict[str, Any]], Any]:
+        """One optimizer step's micro-batches of prompts -> their rollouts (generated, scored, with advantages),
+        and the completion tokens of the whole step on all processes (DAPO's normaliser, as TRL's).
+
+        With num_iterations > 1 the data loader hands in each step's prompts that many times in a row
+        (`RepeatedWindows`): the first time they are rolled out, the other times the same rollouts train again.
+        """
+        prompts, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if self.windows % self.num_iterations == 0 or len(self.buffered) != len(prompts):
+            self.buffered = [self.make_batch(batch) for batch in prompts]
+        self.windows += 1
+        tokens = sum(batch["completion_mask"].sum() for batch in self.buffered)
+        tokens = torch.as_tensor(tokens, device=device)
+        return self.buffered, self.accelerator.gather(tokens).sum() / self.accelerator.num_processes
 
     def make_batch(self, prompts: list[Sample]) -> dict[str, Any]:
         rollouts = generate_completions(self.model, self.collator, prompts, self.sampling)
@@ -145,7 +152,12 @@ class GRPOTrainer(VLMTrainer):
             mask,
             self.loss_settings,
             ref_logps=inputs.get("ref_logps"),
+            num_items_in_batch=num_items_in_batch,
         )
+        if self.loss_settings.loss_type == "dapo" and self.model.training:
+            # Normalised over the whole step's tokens already: undo the Trainer's division by the accumulation
+            # steps (TRL turns that division off for DAPO).
+            loss = loss * self.current_gradient_accumulation_steps
         for name, value in stats.items():
             self.metrics[name].append(value)
         real = mask.float()
