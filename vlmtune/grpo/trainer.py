@@ -59,7 +59,7 @@ class GRPOTrainer(VLMTrainer):
         self.num_iterations = num_iterations
         self.mask_truncated_completions = mask_truncated_completions
         self.log_completions_steps = log_completions_steps
-        self.reference = reference
+        self.reference = None if reference is None else reference.to(self.args.device)
         self.model_accepts_loss_kwargs = False  # the Trainer divides each micro-batch's loss by the accumulation
         self.buffered: list[dict[str, Any]] = []  # the last optimizer step's rollouts, for num_iterations > 1
         self.windows = 0
@@ -88,7 +88,7 @@ class GRPOTrainer(VLMTrainer):
             self.buffered = [self.make_batch(batch) for batch in prompts]
         self.windows += 1
         tokens = sum(batch["completion_mask"].sum() for batch in self.buffered)
-        tokens = torch.as_tensor(tokens, device=device)
+        tokens = torch.as_tensor(tokens, device=device).reshape(1)
         return self.buffered, self.accelerator.gather(tokens).sum() / self.accelerator.num_processes
 
     def make_batch(self, prompts: list[Sample]) -> dict[str, Any]:
