@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow lint format clean bench demo-compose chromium test-browser
+.PHONY: setup demo test test-slow lint format clean bench demo-compose demo-grpo chromium test-browser
 
 # torch==2.14.1 / torchvision==0.29.1 are pinned in requirements.txt: on these machines pip takes them from
 # local files (a looser pin downloads several GB).
@@ -22,6 +22,10 @@ demo: setup
 # Compose a VLM from a tiny SigLIP tower + a tiny Qwen3 LLM, train it in LLaVA's two stages (docs/compose.md).
 demo-compose: setup
 	$(PY) -m vlmtune.demo_compose --output_dir demo_compose_output
+
+# GRPO learns to count squares from a reward alone (vlmtune/demo_grpo.py; ~4 min on 2 CPU cores).
+demo-grpo: setup
+	$(PY) -m vlmtune.demo_grpo --output_dir demo_grpo_output
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -51,4 +55,4 @@ format: setup
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf demo_output demo_compose_output .pytest_cache
+	rm -rf demo_output demo_compose_output demo_grpo_output .pytest_cache

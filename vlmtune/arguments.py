@@ -232,11 +232,11 @@ def split_config(argv: list[str]) -> tuple[str | None, list[str]]:
     return None, argv
 
 
-def build_parser() -> HfArgumentParser:
-    parser = HfArgumentParser(
-        (ModelArguments, DataArguments, TrainingArguments),
-        description="Finetune a registered vision-language model (vlmtune train).",
-    )
+def build_parser(
+    dataclass_types: tuple = (ModelArguments, DataArguments, TrainingArguments),
+    description: str = "Finetune a registered vision-language model (vlmtune train).",
+) -> HfArgumentParser:
+    parser = HfArgumentParser(dataclass_types, description=description)
     parser.add_argument(
         "--config",
         default=argparse.SUPPRESS,
@@ -246,7 +246,13 @@ def build_parser() -> HfArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    config, argv = split_config(list(sys.argv[1:] if argv is None else argv))
+    return parse_dataclasses(list(sys.argv[1:] if argv is None else argv))
+
+
+def parse_dataclasses(argv: list[str], dataclass_types: tuple | None = None, description: str | None = None) -> tuple:
+    """The command line (after `--config x.yaml`'s values, so that it wins) parsed into the dataclasses."""
+    config, argv = split_config(argv)
     if config:
         argv = yaml_to_argv(config) + argv
-    return build_parser().parse_args_into_dataclasses(args=argv)
+    parser = build_parser() if dataclass_types is None else build_parser(dataclass_types, description)
+    return parser.parse_args_into_dataclasses(args=argv)

@@ -9,6 +9,7 @@ vlmtune models                     # same as python -m vlmtune.supported_models
 vlmtune demo                       # the digits demo (what `make demo` runs)
 vlmtune compose --vision tiny-siglip --llm tiny-qwen3 --output_dir composed   # a new VLM from parts
 vlmtune webui                      # the same in a browser, http://127.0.0.1:7860
+vlmtune grpo --model_id tiny-qwen2-vl --data_path prompts.jsonl --output_dir out   # RL with verifiable rewards
 
 A problem with the arguments or the data ends the command with one line naming it (exit status 2 for arguments,
 1 for data), never a traceback.
@@ -28,6 +29,7 @@ COMMANDS = {
     "demo": ("vlmtune.demo", "finetune a tiny model on the bundled digits, on CPU"),
     "compose": ("vlmtune.compose", "build a VLM from a vision encoder + a causal LM (vlmtune compose --help)"),
     "webui": ("vlmtune.webui", "the whole workflow in a browser (pip install 'vlmtune[webui]'; vlmtune webui --help)"),
+    "grpo": ("vlmtune.grpo", "GRPO with verifiable rewards after SFT (vlmtune grpo --help)"),
 }
 
 

@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,6 +63,8 @@ class Sample:
     videos: list[str] = field(default_factory=list)
     system_prompt: str | None = None
     source: str = ""  # "file.jsonl line 12" / "file.json sample 3": where to look when it is reported
+    # The record's other columns (e.g. a `solution` for GRPO rewards), passed through untouched.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _ToLoadImage(Mapping):
@@ -92,10 +95,12 @@ def check_sample(
     system_prompt: bool = True,
     multi_turn: bool = True,
     system_prompt_with_images: bool = True,
+    needs_reply: bool = True,
 ) -> None:
     """Raise DataError for what would go wrong later: role order, placeholder counts, missing files.
 
-    The flags are the family's capabilities (`vlmtune.supported_models.Family`).
+    The flags are the family's capabilities (`vlmtune.supported_models.Family`); `needs_reply=False` accepts a
+    conversation that ends with a user turn (a GRPO prompt).
     """
     source = sample.source
     for number, turn in enumerate(sample.turns):
@@ -106,7 +111,7 @@ def check_sample(
             )
         if turn.role == ASSISTANT and (IMAGE_PLACEHOLDER in turn.text or VIDEO_PLACEHOLDER in turn.text):
             raise DataError(f"{source}: conversations[{number}]: assistant turns cannot hold <image>/<video>")
-    if sample.turns[-1].role != ASSISTANT:
+    if needs_reply and sample.turns[-1].role != ASSISTANT:
         raise DataError(f"{source}: the last turn must be the assistant's (nothing to train on otherwise)")
     for placeholder, files, key in (
         (IMAGE_PLACEHOLDER, sample.images, "image"),

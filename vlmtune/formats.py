@@ -218,7 +218,14 @@ def conversations_to_sample(record: dict, source: str, options: ReadOptions) -> 
         turns.append(Turn(roles[found], _turn_text(turn, "value", where)))
     images = _media_list(record, ("image", "images"), source, options.image_folder, "image")
     videos = _media_list(record, ("video", "videos"), source, options.video_folder, "video")
-    return Sample(turns=turns, images=images, videos=videos, system_prompt=system_prompt, source=source)
+    return Sample(
+        turns=turns,
+        images=images,
+        videos=videos,
+        system_prompt=system_prompt,
+        source=source,
+        extra=_extra_columns(record, CONVERSATION_KEYS),
+    )
 
 
 def messages_to_sample(record: dict, source: str, options: ReadOptions) -> Sample:
@@ -251,7 +258,13 @@ def messages_to_sample(record: dict, source: str, options: ReadOptions) -> Sampl
         videos=videos or listed_videos,
         system_prompt=system_prompt,
         source=source,
+        extra=_extra_columns(record, MESSAGES_KEYS),
     )
+
+
+def _extra_columns(record: dict, known: tuple[str, ...]) -> dict[str, Any]:
+    """The record's columns that no reader field takes (e.g. GRPO's `solution`), kept for reward functions."""
+    return {key: value for key, value in record.items() if key not in known}
 
 
 def _parts_to_text(parts: list, where: str, options: ReadOptions, images: list, videos: list) -> str:

@@ -1,15 +1,53 @@
-"""Greedy generation for a list of samples: the prompt is each sample up to its last user turn."""
+"""Generation for a list of samples: the prompt is each sample up to its last user turn.
+
+`encode_prompts` is the one place prompts become processor inputs (chat, evaluation and GRPO rollouts use it).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from typing import Any
 
 import torch
 
 from vlmtune.collators.base import VLMCollator
-from vlmtune.datasets import BadSample, Sample, load_media
+from vlmtune.datasets import ASSISTANT, BadSample, Sample, load_media
 
 logger = logging.getLogger(__name__)
+
+
+def encode_prompts(
+    collator: VLMCollator, prompts: list[Sample], num_frames: int = 8, media: list[tuple[list, list]] | None = None
+) -> Any:
+    """Processor inputs (left padded) for prompts that end with a user turn: each rendered with the family's
+    template and generation prompt, images and videos through the family's `run_processor`, as in training.
+
+    `media`: each prompt's (images, videos) as `vlmtune.datasets.load_media` returns them; loaded here (a bad
+    file raises BadSample) when not given. The tokenizer must pad on the left (generation continues at the
+    right end).
+    """
+    if media is None:
+        media = [load_media(s, num_frames=num_frames) for s in prompts]
+    texts = [collator.render(collator.to_messages(s), add_generation_prompt=True) for s in prompts]
+    # Images grouped per prompt: processors that count images per sample (Gemma 3, Idefics3) need it.
+    images = [prompt_images for prompt_images, _ in media]
+    # Videos in prompt order, one list of frames each; passed only when there are some (not every family's
+    # processor takes the argument).
+    videos = [video for _, prompt_videos in media for video in prompt_videos]
+    return collator.run_processor(
+        text=texts,
+        images=images if any(images) else None,
+        **({"videos": videos} if videos else {}),
+        padding=True,
+        return_tensors="pt",
+        add_special_tokens=collator.adds_bos(texts[0]),  # as in training: no second bos
+    )
+
+
+def without_reply(sample: Sample) -> Sample:
+    """The sample up to its last user turn (its final assistant turn, the reference, dropped)."""
+    return dataclasses.replace(sample, turns=sample.turns[:-1]) if sample.turns[-1].role == ASSISTANT else sample
 
 
 @torch.no_grad()
@@ -66,21 +104,9 @@ def replies_of_batch(
     if not media:
         return
     indices = list(media)
-    prompts = [collator.render(collator.to_messages(samples[i])[:-1], add_generation_prompt=True) for i in indices]
-    # Images grouped per prompt: processors that count images per sample (Gemma 3, Idefics3) need it.
-    images = [media[i][0] for i in indices]
-    # Videos in prompt order, one list of frames each; passed only when there are some (not every family's
-    # processor takes the argument).
-    videos = [video for i in indices for video in media[i][1]]
+    prompts = [without_reply(samples[i]) for i in indices]
     try:
-        inputs = collator.run_processor(
-            text=prompts,
-            images=images if any(images) else None,
-            **({"videos": videos} if videos else {}),
-            padding=True,
-            return_tensors="pt",
-            add_special_tokens=collator.adds_bos(prompts[0]),  # as in training: no second bos
-        ).to(model.device)
+        inputs = encode_prompts(collator, prompts, media=[media[i] for i in indices]).to(model.device)
     except (ValueError, OSError) as error:  # what processors raise on media they cannot use
         if len(indices) > 1:
             for i in indices:

@@ -32,25 +32,33 @@ from vlmtune.formats import iter_samples, problem_list
 from vlmtune.lengths import cached_lengths, length_cache_file
 from vlmtune.modeling import count_parameters, load_model, set_trainable
 from vlmtune.packing import check_family_packs, packing_collator
-from vlmtune.supported_models import Family, get_model
+from vlmtune.supported_models import Family, ModelEntry, get_model
 from vlmtune.trainer import VLMTrainer, last_complete_checkpoint, save_loss_curve
 from vlmtune.validate import check_data, check_family, data_options
 
 logger = logging.getLogger("vlmtune")
 
 
-def read_data(path: str, family: Family, data_args: DataArguments) -> list[Sample]:
+def read_data(
+    path: str, family: Family, data_args: DataArguments, reward_columns: tuple[str, ...] | None = None
+) -> list[Sample]:
     """Check every sample (fields, roles, placeholders, files, media headers, the family's capabilities) before
-    any model loads; errors stop here unless `--skip_bad_samples`, which drops the bad samples and says why."""
+    any model loads; errors stop here unless `--skip_bad_samples`, which drops the bad samples and says why.
+    `reward_columns`: GRPO prompts (see `vlmtune.validate.check_data`)."""
     report = check_data(
-        path, data_options(path, data_args), family, decode_media=False, num_frames=data_args.num_frames
+        path,
+        data_options(path, data_args),
+        family,
+        decode_media=False,
+        num_frames=data_args.num_frames,
+        reward_columns=reward_columns,
     )
     for warning in report.warnings:
         logger.warning(warning)
     if report.errors and not data_args.skip_bad_samples:
         raise DataError(
             problem_list(report.errors, path)
-            + "\nfix them (vlmtune validate --data_path ... lists every problem), or "
+            + "\nfix them (vlmtune validate --data_path ... lists every problem; --task grpo for GRPO data), or "
             "pass --skip_bad_samples to train on the good samples only"
         )
     if report.errors:
@@ -106,6 +114,40 @@ def save_outputs(trainer: VLMTrainer, processor, args: tuple, output_dir: Path) 
         logger.info("saved to %s%s", output_dir, f" (loss curve: {picture.name})" if picture else "")
 
 
+def check_run(model_args: ModelArguments, training_args: TrainingArguments) -> ModelEntry:
+    """The registered model of the run, after the checks that need no data or weights (engine, fast paths)."""
+    entry = get_model(model_args.model_id)  # unknown ids fail here, before anything is loaded
+    check_engine(model_args, training_args)  # e.g. QLoRA with ZeRO-3 / FSDP, refused with the reason
+    check_fast_paths(model_args.attn_implementation, training_args.use_liger_kernel)
+    return entry
+
+
+def load_model_and_collator(entry: ModelEntry, model_args: ModelArguments, data_args: DataArguments):
+    """(model, processor, the family's collator) as the arguments say."""
+    family = entry.family
+    model, processor = load_model(entry, model_args)
+    if data_args.max_pixels:
+        apply_max_pixels(processor, data_args.max_pixels, family.family_id)
+    collator = family.collator(processor, family.reply_end, data_args.model_max_length, data_args.pad_to_multiple_of)
+    return model, processor, collator
+
+
+def make_trainable(
+    model, family: Family, model_args: ModelArguments, training_args: TrainingArguments
+) -> tuple[object, dict[str, float]]:
+    """The model with LoRA / full / frozen parts as asked (logged), and the per-part learning rates."""
+    set_seed(training_args.seed)  # LoRA adapters are initialised randomly as they are added: the same every run
+    model = set_trainable(model, family.modules, model_args, training_args.activation_checkpointing)
+    trainable, total = count_parameters(model)
+    logger.info("trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+    part_lrs = {
+        part: lr
+        for part, lr in (("vision_projector", model_args.projector_lr), ("vision_encoder", model_args.vision_lr))
+        if lr
+    }
+    return model, part_lrs
+
+
 def train(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -113,9 +155,7 @@ def train(
     callbacks: list[TrainerCallback] | None = None,
 ) -> VLMTrainer:
     """Check the data, load the model, train, save; `callbacks` are extra `transformers.TrainerCallback`s."""
-    entry = get_model(model_args.model_id)  # unknown ids fail here, before anything is loaded
-    check_engine(model_args, training_args)  # e.g. QLoRA with ZeRO-3 / FSDP, refused with the reason
-    check_fast_paths(model_args.attn_implementation, training_args.use_liger_kernel)
+    entry = check_run(model_args, training_args)
     family = entry.family
     output_dir = Path(training_args.output_dir)
     if data_args.streaming and training_args.max_steps <= 0:
@@ -125,10 +165,7 @@ def train(
     train_samples = None if data_args.streaming else read_data(data_args.data_path, family, data_args)
     eval_samples = read_data(data_args.eval_data_path, family, data_args) if data_args.eval_data_path else None
 
-    model, processor = load_model(entry, model_args)
-    if data_args.max_pixels:
-        apply_max_pixels(processor, data_args.max_pixels, family.family_id)
-    collator = family.collator(processor, family.reply_end, data_args.model_max_length, data_args.pad_to_multiple_of)
+    model, processor, collator = load_model_and_collator(entry, model_args, data_args)
     if data_args.streaming:
         # Each process reads its own shard. Dispatching batches from rank 0 would slice every tensor of a batch
         # along dim 0 as if it were the batch dim, which cuts the concatenated image patches of a VLM batch.
@@ -148,15 +185,7 @@ def train(
                 dataset.lengths = cached_lengths(samples, collator, length_cache_file(path, settings))
     batcher = packing_collator(model, family, collator) if data_args.packing else collator
 
-    set_seed(training_args.seed)  # LoRA adapters are initialised randomly as they are added: the same every run
-    model = set_trainable(model, family.modules, model_args, training_args.activation_checkpointing)
-    trainable, total = count_parameters(model)
-    logger.info("trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
-    part_lrs = {
-        part: lr
-        for part, lr in (("vision_projector", model_args.projector_lr), ("vision_encoder", model_args.vision_lr))
-        if lr
-    }
+    model, part_lrs = make_trainable(model, family, model_args, training_args)
 
     trainer = VLMTrainer(
         model=model,

@@ -122,11 +122,13 @@ class VLMTrainer(Trainer):
 
 
 def save_loss_curve(log_history: list[dict], path: Path) -> Path | None:
-    """Plot training (and eval) loss against the step; returns the PNG's path, or None with nothing logged."""
+    """Plot training (and eval) loss, and a GRPO run's mean reward, against the step; returns the PNG's path, or
+    None with nothing logged."""
     train = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
     if not train:  # a run shorter than logging_steps: its average loss, at its last step
         train = [(entry["step"], entry["train_loss"]) for entry in log_history if "train_loss" in entry]
     evals = [(entry["step"], entry["eval_loss"]) for entry in log_history if "eval_loss" in entry]
+    rewards = [(entry["step"], entry["reward"]) for entry in log_history if "reward" in entry]  # GRPO runs
     if not train and not evals:
         return None
     import matplotlib
@@ -140,7 +142,11 @@ def save_loss_curve(log_history: list[dict], path: Path) -> Path | None:
             axes.plot(*zip(*points, strict=True), marker="." if len(points) < 50 else None, label=label)
     axes.set_xlabel("step")
     axes.set_ylabel("loss")
-    axes.legend()
+    axes.legend(loc="upper left")
+    if rewards:  # the mean reward on its own scale, on the right
+        reward_axes = axes.twinx()
+        reward_axes.plot(*zip(*rewards, strict=True), color="tab:green", marker="." if len(rewards) < 50 else None)
+        reward_axes.set_ylabel("mean reward", color="tab:green")
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

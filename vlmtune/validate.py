@@ -69,6 +69,7 @@ def check_data(
     decode_media: bool = True,
     encode: Callable[[Sample, list, list], object] | None = None,
     num_frames: int = 8,
+    reward_columns: tuple[str, ...] | None = None,
 ) -> Report:
     """Check every record: its fields, roles, placeholders and files, the family's capabilities, the media.
 
@@ -77,6 +78,8 @@ def check_data(
     every video frame that `num_frames` sampling will pick.
     `encode` (a collator's `encode`) also runs the processor on each sample, which finds samples that cannot
     fit `model_max_length` without cutting media tokens or that keep nothing to train.
+    `reward_columns` (GRPO data): a prompt may end with a user turn, and each named column must exist
+    (`vlmtune.grpo.data.check_reward_columns`).
     """
     report = Report(str(data_path))
     for _, sample in iter_samples(data_path, options):
@@ -84,7 +87,11 @@ def check_data(
         try:
             if isinstance(sample, DataError):
                 raise sample
-            check_family(sample, family)
+            check_family(sample, family, needs_reply=reward_columns is None)
+            if reward_columns is not None:
+                from vlmtune.grpo.data import check_reward_columns
+
+                check_reward_columns(sample, reward_columns)
             check_media(sample, decode_media, num_frames)
             if encode is not None:
                 try:
@@ -101,9 +108,9 @@ def check_data(
     return report
 
 
-def check_family(sample: Sample, family: Family | None) -> None:
+def check_family(sample: Sample, family: Family | None, needs_reply: bool = True) -> None:
     if family is None:
-        check_sample(sample)
+        check_sample(sample, needs_reply=needs_reply)
     else:
         check_sample(
             sample,
@@ -112,6 +119,7 @@ def check_family(sample: Sample, family: Family | None) -> None:
             system_prompt=family.system_prompt,
             multi_turn=family.multi_turn,
             system_prompt_with_images=family.system_prompt_with_images,
+            needs_reply=needs_reply,
         )
 
 
@@ -158,6 +166,16 @@ class ValidateArguments:
         default=None, metadata={"help": "Load the processor from this local folder instead of the registered path."}
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "Run processor code from the checkpoint."})
+    task: str = field(
+        default="sft",
+        metadata={"help": "sft, or grpo: prompts may end with a user turn and --reward_columns must exist."},
+    )
+    reward_columns: list[str] = field(
+        default_factory=lambda: ["solution"],
+        metadata={
+            "help": "With --task grpo: the columns the rewards read (a final assistant turn counts as 'solution')."
+        },
+    )
 
 
 def collator_for(model_id: str, local_path: str | None, data_args: DataArguments, trust_remote_code: bool = False):
@@ -186,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         (DataArguments, ValidateArguments), description="Check a data file and report every problem at once."
     )
     data_args, args = parser.parse_args_into_dataclasses(args=argv)
+    if args.task not in ("sft", "grpo"):
+        from vlmtune.arguments import ArgumentError
+
+        raise ArgumentError(f"--task must be sft or grpo, got {args.task!r}")
+    reward_columns = tuple(args.reward_columns) if args.task == "grpo" else None
     family, encode = None, None
     if args.model_id:
         family, collator = collator_for(args.model_id, args.model_local_path, data_args, args.trust_remote_code)
@@ -194,7 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for data_path in paths:
         report = check_data(
-            data_path, data_options(data_path, data_args), family, encode=encode, num_frames=data_args.num_frames
+            data_path,
+            data_options(data_path, data_args),
+            family,
+            encode=None if reward_columns is not None else encode,  # a prompt has no reply to encode
+            num_frames=data_args.num_frames,
+            reward_columns=reward_columns,
         )
         print_report(report)
         failed = failed or bool(report.errors)

@@ -135,6 +135,8 @@ class VLMCollator:
     # Media tensors whose per-sample shape varies beyond dim 0 (anyres tiles, per-sample image stacks, images
     # kept at their aspect ratio): zero-padded to the batch's largest before they are concatenated.
     padded_media_keys: tuple[str, ...] = ()
+    # The token type id of reply tokens (a GRPO completion appended to a prompt gets it); PaliGemma's suffix is 1.
+    reply_token_type_id: int = 0
 
     def __init__(
         self,

@@ -22,6 +22,8 @@ from vlmtune.datasets import Sample
 
 
 class PaliGemmaCollator(VLMCollator):
+    reply_token_type_id = 1
+
     def run_processor(self, text: list[str], images: list | None = None, **kwargs: Any) -> BatchFeature:
         return_tensors = kwargs.pop("return_tensors", None)
         image_token = self.processor.image_token

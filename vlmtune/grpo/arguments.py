@@ -1,0 +1,149 @@
+"""Command-line arguments of `vlmtune grpo`: the SFT dataclasses plus `GRPOArguments` (TRL's GRPOConfig names)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from vlmtune.arguments import ArgumentError, DataArguments, ModelArguments, TrainingArguments, parse_dataclasses
+
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
+SCALE_REWARDS = ("group", "batch", "none")
+
+
+@dataclass
+class GRPOArguments:
+    """Rollouts, loss and rewards. Names and defaults are TRL's GRPOConfig's where TRL has the field."""
+
+    num_generations: int = field(
+        default=8, metadata={"help": "Completions sampled per prompt (G); advantages compare them within the group."}
+    )
+    temperature: float = field(
+        default=1.0,
+        metadata={
+            "help": "Sampling temperature (also divides the logits whose log-probs the loss uses, as TRL does)."
+        },
+    )
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling: keep the top tokens of this mass."})
+    max_completion_length: int = field(
+        default=512, metadata={"help": "Longest completion in tokens; longer ones are cut (truncated)."}
+    )
+    beta: float = field(
+        default=0.0,
+        metadata={
+            "help": "KL coefficient to the reference model (0: no reference, as TRL's default). The reference is "
+            "the base with adapters disabled under LoRA; a frozen copy of the start under full finetuning."
+        },
+    )
+    use_bias_correction_kl: bool = field(
+        default=True,
+        metadata={
+            "help": "Multiply the KL term by the importance ratio (unbiased reverse-KL gradient; TRL's default)."
+        },
+    )
+    epsilon: float = field(default=0.2, metadata={"help": "Lower clipping range of the importance ratio (1-eps)."})
+    epsilon_high: float | None = field(
+        default=None, metadata={"help": "Upper clipping range (1+eps_high); default epsilon. DAPO uses 0.28."}
+    )
+    num_iterations: int = field(
+        default=1, metadata={"help": "Optimizer steps on each batch of rollouts (mu); >1 makes the ratio matter."}
+    )
+    scale_rewards: str = field(
+        default="group",
+        metadata={"help": "Divide advantages by the reward std of the group, of the whole batch, or none (Dr. GRPO)."},
+    )
+    loss_type: str = field(
+        default="dapo",
+        metadata={
+            "help": "grpo: per-sequence token mean, then mean; bnpo: token mean over the batch; dr_grpo: token sum "
+            "over batch*max_completion_length; dapo (TRL's default): token sum over the tokens of the generation "
+            "batch."
+        },
+    )
+    importance_sampling_level: str = field(
+        default="token",
+        metadata={"help": "token (GRPO) or sequence (GSPO: one ratio per completion, the mean token log-ratio)."},
+    )
+    mask_truncated_completions: bool = field(
+        default=False,
+        metadata={"help": "Leave completions cut at max_completion_length out of the loss (DAPO's overlong filter)."},
+    )
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["format", "accuracy"],
+        metadata={
+            "help": "Rewards: built-in format, accuracy, length, repetition; module:function; or names defined in "
+            "--reward_plugin files. Each is f(prompts, completions, **columns) -> list[float | None]."
+        },
+    )
+    reward_weights: list[float] | None = field(
+        default=None, metadata={"help": "One weight per reward function (default: all 1)."}
+    )
+    reward_plugin: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Python files whose functions become reward names for --reward_funcs (ms-swift style)."},
+    )
+    think_tags: list[str] = field(
+        default_factory=lambda: ["<think>", "</think>"],
+        metadata={"help": "Opening and closing tag of the reasoning part (format reward)."},
+    )
+    answer_tags: list[str] = field(
+        default_factory=lambda: ["<answer>", "</answer>"],
+        metadata={"help": "Opening and closing tag of the answer (format and accuracy rewards)."},
+    )
+    overlong_buffer: int = field(
+        default=0,
+        metadata={
+            "help": "length reward: the last N tokens before max_completion_length are penalised linearly "
+            "down to -1 (DAPO's soft overlong punishment; 0: max_completion_length // 4)."
+        },
+    )
+    log_completions_steps: int = field(
+        default=10,
+        metadata={"help": "Write sample completions with their rewards to completions.jsonl every N steps."},
+    )
+
+    def __post_init__(self):
+        if self.num_generations < 2:
+            raise ArgumentError("--num_generations must be at least 2 (advantages compare completions of a prompt)")
+        if self.temperature <= 0:
+            raise ArgumentError("--temperature must be positive (GRPO samples)")
+        if not 0 < self.top_p <= 1:
+            raise ArgumentError("--top_p must be in (0, 1]")
+        if self.max_completion_length < 1:
+            raise ArgumentError("--max_completion_length must be at least 1")
+        if self.beta < 0 or self.epsilon < 0 or (self.epsilon_high is not None and self.epsilon_high < 0):
+            raise ArgumentError("--beta, --epsilon and --epsilon_high must not be negative")
+        if self.epsilon_high is None:
+            self.epsilon_high = self.epsilon
+        if self.num_iterations < 1:
+            raise ArgumentError("--num_iterations must be at least 1")
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise ArgumentError(
+                f"--scale_rewards must be one of {', '.join(SCALE_REWARDS)}, got {self.scale_rewards!r}"
+            )
+        if self.loss_type not in LOSS_TYPES:
+            raise ArgumentError(f"--loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
+        if self.importance_sampling_level not in ("token", "sequence"):
+            raise ArgumentError("--importance_sampling_level must be token or sequence")
+        if not self.reward_funcs:
+            raise ArgumentError("--reward_funcs needs at least one reward")
+        if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_funcs):
+            raise ArgumentError(
+                f"--reward_weights has {len(self.reward_weights)} value(s) for {len(self.reward_funcs)} reward(s)"
+            )
+        for name in ("think_tags", "answer_tags"):
+            if len(getattr(self, name)) != 2:
+                raise ArgumentError(f"--{name} needs two values: the opening and the closing tag")
+        if self.overlong_buffer < 0 or self.log_completions_steps < 1:
+            raise ArgumentError("--overlong_buffer must not be negative and --log_completions_steps must be positive")
+
+
+GRPO_DATACLASSES = (ModelArguments, DataArguments, TrainingArguments, GRPOArguments)
+
+
+def parse_grpo_args(
+    argv: list[str] | None = None,
+) -> tuple[ModelArguments, DataArguments, TrainingArguments, GRPOArguments]:
+    """Parse the command line (and `--config x.yaml`) into the four dataclasses."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return parse_dataclasses(argv, GRPO_DATACLASSES, "GRPO with verifiable rewards (vlmtune grpo).")

@@ -1,0 +1,90 @@
+"""`vlmtune grpo`: check the prompts, load the model as `vlmtune train` does, run GRPO on the one Trainer, save."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
+from vlmtune.grpo.arguments import GRPOArguments
+from vlmtune.grpo.data import PromptDataset, keep_samples, read_prompts
+from vlmtune.grpo.loss import LossSettings
+from vlmtune.grpo.rewards import resolve_rewards
+from vlmtune.grpo.rollouts import SamplingSettings
+from vlmtune.grpo.trainer import GRPOTrainer
+from vlmtune.train import check_run, load_model_and_collator, make_trainable, resolve_resume, save_outputs
+
+logger = logging.getLogger("vlmtune")
+
+# Columns the built-in rewards read from each sample; `vlmtune validate --task grpo` checks the same.
+REWARD_COLUMNS = {"accuracy": ("solution",)}
+
+
+def grpo(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: TrainingArguments,
+    grpo_args: GRPOArguments,
+    callbacks: list[TrainerCallback] | None = None,
+) -> GRPOTrainer:
+    """Check the prompts and rewards, load the model, train with GRPO, save (same output layout as train)."""
+    entry = check_run(model_args, training_args)
+    family = entry.family
+    options = {
+        "think_tags": tuple(grpo_args.think_tags),
+        "answer_tags": tuple(grpo_args.answer_tags),
+        "max_completion_length": grpo_args.max_completion_length,
+        "overlong_buffer": grpo_args.overlong_buffer,
+    }
+    rewards = resolve_rewards(grpo_args.reward_funcs, grpo_args.reward_plugin, options)  # bad names fail now
+    columns = tuple(sorted({c for name in grpo_args.reward_funcs for c in REWARD_COLUMNS.get(name, ())}))
+    prompts = read_prompts(data_args.data_path, family, data_args, columns)
+
+    model, processor, collator = load_model_and_collator(entry, model_args, data_args)
+    model, part_lrs = make_trainable(model, family, model_args, training_args)
+    reference = None
+    if grpo_args.beta != 0.0 and not hasattr(model, "disable_adapter"):
+        # Full finetuning has no adapter to switch off: the reference is a frozen copy of the starting weights.
+        reference = copy.deepcopy(model).eval().requires_grad_(False)
+    trainer = GRPOTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=PromptDataset(prompts),
+        data_collator=keep_samples,
+        processing_class=processor,
+        prefixes=family.modules,
+        part_lrs=part_lrs,
+        num_frames=data_args.num_frames,
+        callbacks=callbacks,
+        collator=collator,
+        rewards=rewards,
+        reward_weights=grpo_args.reward_weights or [1.0] * len(rewards),
+        sampling=SamplingSettings(
+            num_generations=grpo_args.num_generations,
+            temperature=grpo_args.temperature,
+            top_p=grpo_args.top_p,
+            max_completion_length=grpo_args.max_completion_length,
+            num_frames=data_args.num_frames,
+        ),
+        loss_settings=LossSettings(
+            loss_type=grpo_args.loss_type,
+            epsilon_low=grpo_args.epsilon,
+            epsilon_high=grpo_args.epsilon_high,
+            beta=grpo_args.beta,
+            importance_sampling_level=grpo_args.importance_sampling_level,
+            max_completion_length=grpo_args.max_completion_length,
+            use_bias_correction_kl=grpo_args.use_bias_correction_kl,
+        ),
+        scale_rewards=grpo_args.scale_rewards,
+        num_iterations=grpo_args.num_iterations,
+        mask_truncated_completions=grpo_args.mask_truncated_completions,
+        log_completions_steps=grpo_args.log_completions_steps,
+        reference=reference,
+    )
+    output_dir = Path(training_args.output_dir)
+    trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
+    save_outputs(trainer, processor, (model_args, data_args, training_args, grpo_args), output_dir)
+    return trainer

@@ -1,0 +1,238 @@
+"""The GRPO step on vlmtune's one Trainer: rollouts, rewards and advantages before the step, the loss in it.
+
+`GRPOTrainer` is `vlmtune.trainer.VLMTrainer` (per-part learning rates, the Trainer's optimizer, scheduler,
+checkpoints, logging and progress bar) whose data loader yields prompts: `get_batch_samples` (the Trainer's hook
+that fetches one optimizer step's micro-batches) turns them into rollouts (`generate_completions`), scores them
+and hands the Trainer's own steps batches of prompt+completion inputs with advantages; `compute_loss` is the
+GRPO-family loss (`vlmtune.grpo.loss`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vlmtune.collators.base import VLMCollator
+from vlmtune.datasets import USER, Sample
+from vlmtune.grpo.loss import LossSettings, group_advantages, policy_loss
+from vlmtune.grpo.rewards import RewardFunc, score
+from vlmtune.grpo.rollouts import (
+    Rollouts,
+    SamplingSettings,
+    completion_logps,
+    generate_completions,
+    training_inputs,
+)
+from vlmtune.trainer import VLMTrainer
+
+# Batch entries that are the loss's, not the model's.
+LOSS_KEYS = ("completion_mask", "advantages", "old_logps", "ref_logps", "sampling_logps")
+
+
+class GRPOTrainer(VLMTrainer):
+    def __init__(
+        self,
+        *args,
+        collator: VLMCollator,
+        rewards: dict[str, RewardFunc],
+        reward_weights: list[float],
+        sampling: SamplingSettings,
+        loss_settings: LossSettings,
+        scale_rewards: str = "group",
+        num_iterations: int = 1,
+        mask_truncated_completions: bool = False,
+        log_completions_steps: int = 10,
+        reference: torch.nn.Module | None = None,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.collator = collator
+        self.rewards = rewards
+        self.reward_weights = torch.tensor(reward_weights, dtype=torch.float32)
+        self.sampling = sampling
+        self.loss_settings = loss_settings
+        self.scale_rewards = scale_rewards
+        self.num_iterations = num_iterations
+        self.mask_truncated_completions = mask_truncated_completions
+        self.log_completions_steps = log_completions_steps
+        self.reference = None if reference is None else reference.to(self.args.device)
+        self.model_accepts_loss_kwargs = False  # the Trainer divides each micro-batch's loss by the accumulation
+        self.buffered: list[dict[str, Any]] = []  # the last optimizer step's rollouts, for num_iterations > 1
+        self.windows = 0
+        self.metrics: dict[str, list[float]] = defaultdict(list)
+
+    def _get_train_sampler(self, train_dataset=None):
+        """With num_iterations > 1: each window of prompts comes num_iterations times in a row, so the reused
+        rollouts stand for exactly the prompts the data loader hands in (TRL repeats its sampler the same way)."""
+        if self.num_iterations == 1:
+            return super()._get_train_sampler(train_dataset)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        window = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+        return RepeatedWindows(len(dataset), window, self.num_iterations, self.args.seed)
+
+    # --- before the step: rollouts, rewards, advantages -------------------------------------------------------
+
+    def get_batch_samples(self, epoch_iterator, num_batches: int, device) -> tuple[list[dict[str, Any]], Any]:
+        """One optimizer step's micro-batches of prompts -> their rollouts (generated, scored, with advantages),
+        and the completion tokens of the whole step on all processes (DAPO's normaliser, as TRL's).
+
+        With num_iterations > 1 the data loader hands in each step's prompts that many times in a row
+        (`RepeatedWindows`): the first time they are rolled out, the other times the same rollouts train again.
+        """
+        prompts, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if self.windows % self.num_iterations == 0 or len(self.buffered) != len(prompts):
+            self.buffered = [self.make_batch(batch) for batch in prompts]
+        self.windows += 1
+        tokens = sum(batch["completion_mask"].sum() for batch in self.buffered)
+        tokens = torch.as_tensor(tokens, device=device).reshape(1)
+        return self.buffered, self.accelerator.gather(tokens).sum() / self.accelerator.num_processes
+
+    def make_batch(self, prompts: list[Sample]) -> dict[str, Any]:
+        rollouts = generate_completions(self.model, self.collator, prompts, self.sampling)
+        rewards, per_reward = self.score(rollouts)
+        advantages, tied = group_advantages(rewards, self.sampling.num_generations, self.scale_rewards)
+        mask = rollouts.completion_mask
+        if self.mask_truncated_completions:
+            mask = mask * (~rollouts.truncated).unsqueeze(1).to(mask.dtype)
+        batch = training_inputs(rollouts, self.collator.reply_token_type_id)
+        batch.update(
+            completion_mask=mask, advantages=advantages.to(mask.device), sampling_logps=rollouts.sampling_logps
+        )
+        length = mask.shape[1]
+        with torch.no_grad():
+            if self.num_iterations > 1:  # the policy the rollouts came from, for the ratio of later iterations
+                batch["old_logps"] = completion_logps(
+                    self.model, batch_model_inputs(batch), length, self.sampling.temperature
+                )[0]
+            if self.loss_settings.beta != 0.0:
+                batch["ref_logps"] = self.reference_logps(batch_model_inputs(batch), length)
+        self.record_rollout_metrics(rollouts, rewards, per_reward, tied)
+        self.log_completions(rollouts, per_reward, rewards, advantages)
+        return batch
+
+    def score(self, rollouts: Rollouts) -> tuple[torch.Tensor, dict[str, list[float | None]]]:
+        """(weighted total per completion, NaN where every reward said None; each reward's scores)."""
+        prompts = [prompt_text(sample) for sample in rollouts.prompts]
+        keys = sorted({key for sample in rollouts.prompts for key in sample.extra})
+        columns: dict[str, list[Any]] = {key: [sample.extra.get(key) for sample in rollouts.prompts] for key in keys}
+        lengths = rollouts.completion_mask.sum(1).tolist()
+        columns["completion_ids"] = [ids[:n] for ids, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)]
+        sources = [sample.source for sample in rollouts.prompts]
+        per_reward = score(self.rewards, prompts, rollouts.texts, columns, sources)
+        table = torch.tensor(
+            [[float("nan") if v is None else v for v in values] for values in per_reward.values()], dtype=torch.float32
+        ).T  # [N, rewards]
+        total = (table * self.reward_weights).nansum(dim=1)
+        total[torch.isnan(table).all(dim=1)] = float("nan")
+        return total, per_reward
+
+    def reference_logps(self, inputs: dict[str, Any], length: int) -> torch.Tensor:
+        """Log-probs under the reference: the base with adapters disabled (LoRA), or the frozen starting copy."""
+        if self.reference is not None:
+            return completion_logps(self.reference, inputs, length, self.sampling.temperature)[0]
+        with self.model.disable_adapter():
+            return completion_logps(self.model, inputs, length, self.sampling.temperature)[0]
+
+    # --- the step ---------------------------------------------------------------------------------------------
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mask = inputs["completion_mask"]
+        logps, entropies = completion_logps(
+            model, batch_model_inputs(inputs), mask.shape[1], self.sampling.temperature, entropy=True
+        )
+        old_logps = inputs.get("old_logps")
+        loss, stats = policy_loss(
+            logps,
+            logps.detach() if old_logps is None else old_logps,  # one iteration: the ratio is 1, as in TRL
+            inputs["advantages"],
+            mask,
+            self.loss_settings,
+            ref_logps=inputs.get("ref_logps"),
+            num_items_in_batch=num_items_in_batch,
+        )
+        if self.loss_settings.loss_type == "dapo" and self.model.training:
+            # Normalised over the whole step's tokens already: undo the Trainer's division by the accumulation
+            # steps (TRL turns that division off for DAPO).
+            loss = loss * self.current_gradient_accumulation_steps
+        for name, value in stats.items():
+            self.metrics[name].append(value)
+        real = mask.float()
+        if old_logps is None:  # the policy that sampled, unchanged: any difference is generation vs training forward
+            difference = (logps.detach() - inputs["sampling_logps"]).abs()
+            self.metrics["sampling/logp_abs_diff"].append(((difference * real).sum() / real.sum().clamp(min=1)).item())
+        self.metrics["entropy"].append(((entropies * real).sum() / real.sum().clamp(min=1)).item())
+        return (loss, None) if return_outputs else loss
+
+    # --- logging ----------------------------------------------------------------------------------------------
+
+    def record_rollout_metrics(self, rollouts: Rollouts, rewards, per_reward, tied) -> None:
+        for name, values in per_reward.items():
+            scored = torch.tensor([v for v in values if v is not None])
+            if len(scored):
+                self.metrics[f"rewards/{name}/mean"].append(scored.mean().item())
+                self.metrics[f"rewards/{name}/std"].append(scored.std().item() if len(scored) > 1 else 0.0)
+        self.metrics["reward"].append(torch.nanmean(rewards).item())
+        self.metrics["reward_std"].append(torch.nan_to_num(rewards).std().item())
+        lengths = rollouts.completion_mask.sum(1).float()
+        self.metrics["completions/mean_length"].append(lengths.mean().item())
+        self.metrics["completions/max_length"].append(lengths.max().item())
+        self.metrics["completions/clipped_ratio"].append(rollouts.truncated.float().mean().item())
+        groups = tied.view(-1, self.sampling.num_generations)[:, 0]
+        self.metrics["frac_reward_zero_std"].append(groups.float().mean().item())  # tied groups: no signal
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """The Trainer's log (progress bar, report_to) with the rollout and loss metrics averaged since the last."""
+        if "loss" in logs:
+            logs = {**logs, **{name: sum(values) / len(values) for name, values in self.metrics.items() if values}}
+            self.metrics.clear()
+        super().log(logs, start_time)
+
+    def log_completions(self, rollouts: Rollouts, per_reward, rewards, advantages) -> None:
+        step = self.state.global_step
+        if step % self.log_completions_steps or not self.is_world_process_zero() or self.args.output_dir is None:
+            return
+        path = Path(self.args.output_dir) / "completions.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as file:
+            for i, sample in enumerate(rollouts.prompts):
+                row = {
+                    "step": step,
+                    "source": sample.source,
+                    "prompt": prompt_text(sample),
+                    "completion": rollouts.texts[i],
+                    "rewards": {name: values[i] for name, values in per_reward.items()},
+                    "reward": None if torch.isnan(rewards[i]) else rewards[i].item(),
+                    "advantage": advantages[i].item(),
+                }
+                file.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+class RepeatedWindows(torch.utils.data.Sampler):
+    """A random order of the dataset, cut into windows of `window` indices (one optimizer step's prompts on all
+    processes), each window yielded `repeats` times in a row; a last partial window is dropped."""
+
+    def __init__(self, size: int, window: int, repeats: int, seed: int):
+        self.size, self.window, self.repeats = size, window, repeats
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        order = torch.randperm(self.size, generator=self.generator).tolist()
+        for start in range(0, self.size - self.window + 1, self.window):
+            for _ in range(self.repeats):
+                yield from order[start : start + self.window]
+
+    def __len__(self) -> int:
+        return (self.size // self.window) * self.window * self.repeats
+
+
+def prompt_text(sample: Sample) -> str:
+    """What a reward sees as the prompt: the text of the last user turn (with its <image> placeholders)."""
+    return next(turn.text for turn in reversed(sample.turns) if turn.role == USER)
+
+
+def batch_model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in batch.items() if key not in LOSS_KEYS}
