@@ -56,10 +56,11 @@ def read_data(
     for warning in report.warnings:
         logger.warning(warning)
     if report.errors and not data_args.skip_bad_samples:
+        validate = "vlmtune validate --data_path ..." + (" --task grpo" if reward_columns is not None else "")
         raise DataError(
             problem_list(report.errors, path)
-            + "\nfix them (vlmtune validate --data_path ... lists every problem; --task grpo for GRPO data), or "
-            "pass --skip_bad_samples to train on the good samples only"
+            + f"\nfix them ({validate} lists every problem), or pass --skip_bad_samples to train on the good "
+            "samples only"
         )
     if report.errors:
         logger.warning("skipping bad samples (%d checked): %s", report.checked, problem_list(report.errors, path))
