@@ -48,7 +48,7 @@ def test_form_fields_come_from_the_argument_dataclasses():
 
 
 def test_form_values_become_the_command_line_words_and_a_yaml_that_round_trips(tmp_path):
-    argv = forms.train_argv(VALUES)
+    argv = forms.form_argv(VALUES)
     assert argv == [
         "--model_id", "tiny-qwen2-vl", "--data_path", "data/train.json", "--output_dir", "out dir",
         "--llm_mode", "full", "--train_projector", "false", "--learning_rate", "0.02",
@@ -64,7 +64,7 @@ def test_form_values_become_the_command_line_words_and_a_yaml_that_round_trips(t
     # ... and back into the form: every field, the ones not in the YAML at their defaults.
     values, extra = forms.values_from_words(forms.from_yaml(config.read_text()), forms.ALL_FIELDS)
     assert extra == []
-    assert forms.train_argv(values) == argv
+    assert forms.form_argv(values) == argv
     assert values["lora_r"] == 8 and values["train_projector"] is False and values["num_train_epochs"] == 3.0
 
 
@@ -219,19 +219,19 @@ def test_webui_without_gradio_names_the_extra(capsys, monkeypatch):
 
 
 def test_start_refuses_invalid_fields_before_anything_runs(tmp_path):
-    from vlmtune.webui.train_tab import INPUT_NAMES, apply_yaml, start
+    from vlmtune.webui.train_tab import TRAIN, apply_yaml, start
 
     values, _ = forms.values_from_words({"model_id": "tiny-qwen2-vl", "data_path": "x.json"}, forms.ALL_FIELDS)
     values.update(output_dir=str(tmp_path / "out"), lora_r=0)
-    message = start(False, *(values[name] for name in forms.ALL_FIELDS), "")
+    message = start(TRAIN, False, *(values[name] for name in forms.ALL_FIELDS), "")
     assert message == "**Not started:** vlmtune train: error: --lora_r and --lora_alpha must be positive"
     assert not (tmp_path / "out").exists()
-    assert start(False, *(values[name] for name in forms.ALL_FIELDS), "--bogus 1").startswith(
+    assert start(TRAIN, False, *(values[name] for name in forms.ALL_FIELDS), "--bogus 1").startswith(
         "**Not started:** vlmtune train: error: "
     )
     # The YAML view fills the form: fields by name, other arguments into "more arguments".
-    filled = apply_yaml("lora_r: 4\nweight_decay: 0.1\n", *([None] * len(INPUT_NAMES)))
-    assert dict(zip(INPUT_NAMES, filled[:-1], strict=True))["lora_r"] == 4
+    filled = apply_yaml(TRAIN, "lora_r: 4\nweight_decay: 0.1\n", *([None] * len(TRAIN.inputs)))
+    assert dict(zip(TRAIN.inputs, filled[:-1], strict=True))["lora_r"] == 4
     assert filled[-2:] == ("--weight_decay 0.1", "YAML applied to the form.")
 
 
@@ -246,3 +246,54 @@ def test_an_upload_of_a_data_file_and_its_images_lands_in_one_folder(tmp_path):
     path = uploaded_data([image, str(data)])
     assert path.endswith("/train.json") and os.path.isfile(os.path.join(os.path.dirname(path), "d1.png"))
     assert uploaded_data(None) == ""
+
+
+# --- GRPO and Compose tabs -------------------------------------------------------------------------------------
+
+
+def grpo_values(**changes) -> list:
+    """The GRPO tab's field values (forms.GRPO_FIELDS order) as the page passes them: defaults, then `changes`."""
+    values, _ = forms.values_from_words({}, forms.GRPO_FIELDS, "grpo")
+    values.update(changes)
+    return [values[name] for name in forms.GRPO_FIELDS]
+
+
+def test_grpo_form_fields_come_from_the_grpo_dataclasses(tmp_path):
+    from vlmtune.arguments import TrainingArguments
+    from vlmtune.grpo.arguments import GRPOArguments, parse_grpo_args
+
+    fields = {field.name: field for field in forms.form_fields(forms.GRPO_FIELDS, "grpo")}
+    assert list(fields) == forms.GRPO_FIELDS
+    checked = 0
+    for cls in (ModelArguments, DataArguments, GRPOArguments):
+        for spec in dataclasses.fields(cls):
+            if spec.name in fields:
+                default = spec.default
+                if default is dataclasses.MISSING:  # a list's default_factory, or none: a required argument
+                    default = None if spec.default_factory is dataclasses.MISSING else spec.default_factory()
+                assert (fields[spec.name].help, fields[spec.name].default) == (spec.metadata["help"], default)
+                checked += 1
+    assert checked == 10  # all but output_dir, learning_rate, max_steps, per_device_train_batch_size (HF's)
+    assert fields["learning_rate"].default == TrainingArguments.learning_rate == 5e-05
+    assert (fields["reward_funcs"].kind, fields["reward_funcs"].default) == ("list", ["format", "accuracy"])
+    assert (fields["reward_weights"].kind, fields["reward_weights"].item) == ("list", "float")
+    assert (fields["num_generations"].kind, fields["num_generations"].default) == ("int", 8)
+    assert (fields["loss_type"].kind, fields["loss_type"].default) == ("text", "dapo")
+    # The form's values as command-line words and a --config YAML that `vlmtune grpo` parses the same way.
+    values = dict(zip(forms.GRPO_FIELDS, grpo_values(), strict=True))
+    assert values["reward_funcs"] == "format accuracy" and values["reward_weights"] == ""
+    values.update(model_id="tiny-qwen2-vl", data_path="p.jsonl", reward_funcs="accuracy  length", beta=0.04)
+    values.update(reward_weights="1 0.5", num_generations=4.0)
+    argv = forms.form_argv(values, "grpo")
+    assert argv == [
+        "--model_id", "tiny-qwen2-vl", "--data_path", "p.jsonl", "--reward_funcs", "accuracy", "length",
+        "--reward_weights", "1.0", "0.5", "--num_generations", "4", "--beta", "0.04",
+    ]  # fmt: skip
+    config = tmp_path / "grpo.yaml"
+    config.write_text(forms.to_yaml(values, "grpo"))
+    assert "reward_weights:\n- 1.0\n- 0.5\n" in config.read_text()
+    assert parse_grpo_args(["--config", str(config)]) == parse_grpo_args(argv)
+    # ... and back: from the YAML, and from the command line a run recorded (how a reopened page fills the form).
+    for words in (forms.from_yaml(config.read_text(), "grpo"), forms.argv_words(argv)):
+        back, extra = forms.values_from_words(words, forms.GRPO_FIELDS, "grpo")
+        assert extra == [] and forms.form_argv(back, "grpo") == argv
