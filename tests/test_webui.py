@@ -297,3 +297,94 @@ def test_grpo_form_fields_come_from_the_grpo_dataclasses(tmp_path):
     for words in (forms.from_yaml(config.read_text(), "grpo"), forms.argv_words(argv)):
         back, extra = forms.values_from_words(words, forms.GRPO_FIELDS, "grpo")
         assert extra == [] and forms.form_argv(back, "grpo") == argv
+
+
+@pytest.mark.parametrize(
+    ("changes", "line"),
+    [
+        ({"loss_type": "ppo"}, "--loss_type must be one of grpo, dr_grpo, dapo, bnpo, got 'ppo'"),
+        ({"reward_funcs": "accuracy nope"}, "--reward_funcs: unknown reward 'nope'"),
+    ],
+)
+def test_a_bad_grpo_value_is_refused_with_the_clis_message(tmp_path, capsys, changes, line):
+    from vlmtune.cli import main
+    from vlmtune.webui.train_tab import GRPO, full_argv, start
+
+    output = tmp_path / "out"
+    values = (*grpo_values(model_id="tiny-qwen2-vl", data_path="p.jsonl", output_dir=str(output), **changes), "")
+    message = start(GRPO, False, *values)
+    assert not output.exists()
+    assert main(["grpo", *full_argv(GRPO, values)]) == 2
+    cli_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line in cli_line and message == f"**Not started:** {cli_line}"
+
+
+def test_a_tiny_grpo_run_through_the_tab_ends_with_a_reward_curve(tmp_path):
+    from tests.test_grpo import PLUGIN, clevr_count_data
+    from vlmtune.webui.train_tab import GRPO, STARTED, restore_last_run, start
+
+    (tmp_path / "rewards.py").write_text(PLUGIN)  # even_tokens: a reward that varies within a group
+    output = tmp_path / "out"
+    values = grpo_values(
+        model_id="tiny-qwen2-vl",
+        data_path=clevr_count_data(tmp_path),
+        output_dir=str(output),
+        reward_funcs="even_tokens length",
+        num_generations=2,
+        max_completion_length=4,
+        max_steps=2,
+        per_device_train_batch_size=2,
+    )
+    extra = f"--reward_plugin {tmp_path / 'rewards.py'} --logging_steps 1 --log_completions_steps 1 --use_cpu true"
+    message = start(GRPO, False, *values, extra)
+    assert message.startswith("Started `vlmtune grpo --model_id tiny-qwen2-vl --data_path ")
+    try:
+        for _ in range(3000):
+            status = runs.run_status(output)
+            if status.state != "running":
+                break
+            time.sleep(0.1)
+    finally:
+        if runs.run_status(output).state == "running":
+            runs.stop_run(output)
+    assert (status.state, status.progress.split(",")[0]) == ("finished", "step 2/2"), status.message
+    # The curve: each step's loss and mean reward; the reward is the mean over the step's completions, which the
+    # run wrote with their rewards (2 prompts of the 4 per step, 2 completions each).
+    rows = [json.loads(line) for line in (output / "completions.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [0] * 4 + [1] * 4
+    rewards = [sum(row["reward"] for row in rows if row["step"] == step) / 4 for step in (0, 1)]
+    assert [(point["epoch"], point["series"]) for point in status.losses] == [
+        (0.5, "loss"), (0.5, "reward"), (1.0, "loss"), (1.0, "reward"),
+    ]  # fmt: skip
+    assert [point["value"] for point in status.losses[1::2]] == pytest.approx(rewards, abs=1e-3)
+    assert (output / "adapter_model.safetensors").is_file()
+    # Reopening the page fills the GRPO form again from the run's recorded command line.
+    assert STARTED["grpo"][-1] == str(output)
+    restored = restore_last_run(GRPO)
+    assert list(restored[:-1]) == values and restored[-1] == extra
+
+
+def test_compose_through_its_tab_and_the_model_tab_offers_the_folder(tmp_path, monkeypatch):
+    from vlmtune.webui.app import compose_model, composed_folders, output_model_id
+    from vlmtune.webui.forms import COMPOSE_FIELDS
+
+    monkeypatch.chdir(tmp_path)  # the folder the UI runs in: composed folders directly in it are offered too
+    values, _ = forms.values_from_words({}, COMPOSE_FIELDS, "compose")
+    values.update(vision="tiny-siglip", llm="tiny-qwen3", output_dir=str(tmp_path / "made"))
+    log, offered = compose_model(*(values[name] for name in COMPOSE_FIELDS))
+    assert log.startswith(
+        f"$ vlmtune compose --vision tiny-siglip --llm tiny-qwen3 --output_dir {tmp_path / 'made'}\n"
+    )
+    assert log.endswith("(exit status 0)")
+    assert offered["choices"] == [str(tmp_path / "made")] == composed_folders(tmp_path)
+    assert output_model_id(str(tmp_path / "made")) == (
+        "llava-composed",
+        f"{tmp_path / 'made'}: an output of llava-composed",
+    )
+    (tmp_path / "plain").mkdir()  # a folder that is not a composed model is not offered
+    assert composed_folders(tmp_path) == [str(tmp_path / "made")]
+    # A failed compose (a part that does not exist) offers nothing new and shows the command's one-line error.
+    values.update(llm="tiny-nothing", output_dir=str(tmp_path / "bad"))
+    log, offered = compose_model(*(values[name] for name in COMPOSE_FIELDS))
+    assert "vlmtune compose: error: " in log and log.endswith("(exit status 2)")
+    assert offered["choices"] == [str(tmp_path / "made")]

@@ -120,11 +120,11 @@ def composed_folders(root: str | Path = ".") -> list[str]:
     from vlmtune.outputs import run_model_args
 
     candidates = [*COMPOSED, *sorted(str(path) for path in Path(root).iterdir() if path.is_dir())]
-    found = []
-    for folder in dict.fromkeys(candidates):  # each once, in order
+    found: dict[Path, str] = {}  # each folder once (by its absolute path), as first named
+    for folder in candidates:
         if Path(folder).is_dir() and run_model_args(folder).get("model_id") in (FAMILY_ID, PIXEL_SHUFFLE_FAMILY_ID):
-            found.append(folder)
-    return found
+            found.setdefault(Path(folder).resolve(), folder)
+    return list(found.values())
 
 
 def model_tab(fields: dict) -> None:

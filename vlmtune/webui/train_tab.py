@@ -59,9 +59,8 @@ class RunForm:
 
 
 TRAIN = RunForm("train", tuple(ALL_FIELDS), tuple(TRAIN_FIELDS))
-GRPO = RunForm(
-    "grpo", tuple(GRPO_FIELDS), tuple(GRPO_FIELDS[2:]), prefix="grpo_", curve="loss and reward (mean over the group)"
-)
+REWARD_CURVE = "loss and reward (the mean over the step's completions)"
+GRPO = RunForm("grpo", tuple(GRPO_FIELDS), tuple(GRPO_FIELDS[2:]), prefix="grpo_", curve=REWARD_CURVE)
 FORMS = (TRAIN, GRPO)
 STARTED: dict[str, list[str]] = {}  # per command, output folders this server started, newest last (page reopens)
 
