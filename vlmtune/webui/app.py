@@ -267,11 +267,10 @@ def merge_tab(fields: dict) -> None:
 def compose_model(*values) -> tuple[str, dict]:
     """`vlmtune compose` with the form's values (COMPOSE_FIELDS order); its output, and the Model tab's composed
     models (the new folder among them when it worked)."""
-    argv = form_argv(dict(zip(COMPOSE_FIELDS, values, strict=True)), "compose")
-    log = run_command(["compose", *argv])
-    output_dir = dict(zip(COMPOSE_FIELDS, values, strict=True))["output_dir"]
+    form = dict(zip(COMPOSE_FIELDS, values, strict=True))
+    log = run_command(["compose", *form_argv(form, "compose")])
     if log.endswith("(exit status 0)"):
-        COMPOSED.append(str(output_dir).strip())
+        COMPOSED.append(str(form["output_dir"]).strip())
     return log, gr.update(choices=composed_folders())
 
 
