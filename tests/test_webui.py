@@ -48,7 +48,7 @@ def test_form_fields_come_from_the_argument_dataclasses():
 
 
 def test_form_values_become_the_command_line_words_and_a_yaml_that_round_trips(tmp_path):
-    argv = forms.train_argv(VALUES)
+    argv = forms.form_argv(VALUES)
     assert argv == [
         "--model_id", "tiny-qwen2-vl", "--data_path", "data/train.json", "--output_dir", "out dir",
         "--llm_mode", "full", "--train_projector", "false", "--learning_rate", "0.02",
@@ -64,7 +64,7 @@ def test_form_values_become_the_command_line_words_and_a_yaml_that_round_trips(t
     # ... and back into the form: every field, the ones not in the YAML at their defaults.
     values, extra = forms.values_from_words(forms.from_yaml(config.read_text()), forms.ALL_FIELDS)
     assert extra == []
-    assert forms.train_argv(values) == argv
+    assert forms.form_argv(values) == argv
     assert values["lora_r"] == 8 and values["train_projector"] is False and values["num_train_epochs"] == 3.0
 
 
@@ -219,19 +219,19 @@ def test_webui_without_gradio_names_the_extra(capsys, monkeypatch):
 
 
 def test_start_refuses_invalid_fields_before_anything_runs(tmp_path):
-    from vlmtune.webui.train_tab import INPUT_NAMES, apply_yaml, start
+    from vlmtune.webui.train_tab import TRAIN, apply_yaml, start
 
     values, _ = forms.values_from_words({"model_id": "tiny-qwen2-vl", "data_path": "x.json"}, forms.ALL_FIELDS)
     values.update(output_dir=str(tmp_path / "out"), lora_r=0)
-    message = start(False, *(values[name] for name in forms.ALL_FIELDS), "")
+    message = start(TRAIN, False, *(values[name] for name in forms.ALL_FIELDS), "")
     assert message == "**Not started:** vlmtune train: error: --lora_r and --lora_alpha must be positive"
     assert not (tmp_path / "out").exists()
-    assert start(False, *(values[name] for name in forms.ALL_FIELDS), "--bogus 1").startswith(
+    assert start(TRAIN, False, *(values[name] for name in forms.ALL_FIELDS), "--bogus 1").startswith(
         "**Not started:** vlmtune train: error: "
     )
     # The YAML view fills the form: fields by name, other arguments into "more arguments".
-    filled = apply_yaml("lora_r: 4\nweight_decay: 0.1\n", *([None] * len(INPUT_NAMES)))
-    assert dict(zip(INPUT_NAMES, filled[:-1], strict=True))["lora_r"] == 4
+    filled = apply_yaml(TRAIN, "lora_r: 4\nweight_decay: 0.1\n", *([None] * len(TRAIN.inputs)))
+    assert dict(zip(TRAIN.inputs, filled[:-1], strict=True))["lora_r"] == 4
     assert filled[-2:] == ("--weight_decay 0.1", "YAML applied to the form.")
 
 
@@ -246,3 +246,145 @@ def test_an_upload_of_a_data_file_and_its_images_lands_in_one_folder(tmp_path):
     path = uploaded_data([image, str(data)])
     assert path.endswith("/train.json") and os.path.isfile(os.path.join(os.path.dirname(path), "d1.png"))
     assert uploaded_data(None) == ""
+
+
+# --- GRPO and Compose tabs -------------------------------------------------------------------------------------
+
+
+def grpo_values(**changes) -> list:
+    """The GRPO tab's field values (forms.GRPO_FIELDS order) as the page passes them: defaults, then `changes`."""
+    values, _ = forms.values_from_words({}, forms.GRPO_FIELDS, "grpo")
+    values.update(changes)
+    return [values[name] for name in forms.GRPO_FIELDS]
+
+
+def test_grpo_form_fields_come_from_the_grpo_dataclasses(tmp_path):
+    from vlmtune.arguments import TrainingArguments
+    from vlmtune.grpo.arguments import GRPOArguments, parse_grpo_args
+
+    fields = {field.name: field for field in forms.form_fields(forms.GRPO_FIELDS, "grpo")}
+    assert list(fields) == forms.GRPO_FIELDS
+    checked = 0
+    for cls in (ModelArguments, DataArguments, GRPOArguments):
+        for spec in dataclasses.fields(cls):
+            if spec.name in fields:
+                default = spec.default
+                if default is dataclasses.MISSING:  # a list's default_factory, or none: a required argument
+                    default = None if spec.default_factory is dataclasses.MISSING else spec.default_factory()
+                assert (fields[spec.name].help, fields[spec.name].default) == (spec.metadata["help"], default)
+                checked += 1
+    assert checked == 10  # all but output_dir, learning_rate, max_steps, per_device_train_batch_size (HF's)
+    assert fields["learning_rate"].default == TrainingArguments.learning_rate == 5e-05
+    assert (fields["reward_funcs"].kind, fields["reward_funcs"].default) == ("list", ["format", "accuracy"])
+    assert (fields["reward_weights"].kind, fields["reward_weights"].item) == ("list", "float")
+    assert (fields["num_generations"].kind, fields["num_generations"].default) == ("int", 8)
+    assert (fields["loss_type"].kind, fields["loss_type"].default) == ("text", "dapo")
+    # The form's values as command-line words and a --config YAML that `vlmtune grpo` parses the same way.
+    values = dict(zip(forms.GRPO_FIELDS, grpo_values(), strict=True))
+    assert values["reward_funcs"] == "format accuracy" and values["reward_weights"] == ""
+    values.update(model_id="tiny-qwen2-vl", data_path="p.jsonl", reward_funcs="accuracy  length", beta=0.04)
+    values.update(reward_weights="1 0.5", num_generations=4.0)
+    argv = forms.form_argv(values, "grpo")
+    assert argv == [
+        "--model_id", "tiny-qwen2-vl", "--data_path", "p.jsonl", "--reward_funcs", "accuracy", "length",
+        "--reward_weights", "1.0", "0.5", "--num_generations", "4", "--beta", "0.04",
+    ]  # fmt: skip
+    config = tmp_path / "grpo.yaml"
+    config.write_text(forms.to_yaml(values, "grpo"))
+    assert "reward_weights:\n- 1.0\n- 0.5\n" in config.read_text()
+    assert parse_grpo_args(["--config", str(config)]) == parse_grpo_args(argv)
+    # ... and back: from the YAML, and from the command line a run recorded (how a reopened page fills the form).
+    for words in (forms.from_yaml(config.read_text(), "grpo"), forms.argv_words(argv)):
+        back, extra = forms.values_from_words(words, forms.GRPO_FIELDS, "grpo")
+        assert extra == [] and forms.form_argv(back, "grpo") == argv
+
+
+@pytest.mark.parametrize(
+    ("changes", "line"),
+    [
+        ({"loss_type": "ppo"}, "--loss_type must be one of grpo, dr_grpo, dapo, bnpo, got 'ppo'"),
+        ({"reward_funcs": "accuracy nope"}, "--reward_funcs: unknown reward 'nope'"),
+    ],
+)
+def test_a_bad_grpo_value_is_refused_with_the_clis_message(tmp_path, capsys, changes, line):
+    from vlmtune.cli import main
+    from vlmtune.webui.train_tab import GRPO, full_argv, start
+
+    output = tmp_path / "out"
+    values = (*grpo_values(model_id="tiny-qwen2-vl", data_path="p.jsonl", output_dir=str(output), **changes), "")
+    message = start(GRPO, False, *values)
+    assert not output.exists()
+    assert main(["grpo", *full_argv(GRPO, values)]) == 2
+    cli_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line in cli_line and message == f"**Not started:** {cli_line}"
+
+
+def test_a_tiny_grpo_run_through_the_tab_ends_with_a_reward_curve(tmp_path):
+    from tests.test_grpo import PLUGIN, clevr_count_data
+    from vlmtune.webui.train_tab import GRPO, STARTED, restore_last_run, start
+
+    (tmp_path / "rewards.py").write_text(PLUGIN)  # even_tokens: a reward that varies within a group
+    output = tmp_path / "out"
+    values = grpo_values(
+        model_id="tiny-qwen2-vl",
+        data_path=clevr_count_data(tmp_path),
+        output_dir=str(output),
+        reward_funcs="even_tokens length",
+        num_generations=2,
+        max_completion_length=4,
+        max_steps=2,
+        per_device_train_batch_size=2,
+    )
+    extra = f"--reward_plugin {tmp_path / 'rewards.py'} --logging_steps 1 --log_completions_steps 1 --use_cpu true"
+    message = start(GRPO, False, *values, extra)
+    assert message.startswith("Started `vlmtune grpo --model_id tiny-qwen2-vl --data_path ")
+    try:
+        for _ in range(3000):
+            status = runs.run_status(output)
+            if status.state != "running":
+                break
+            time.sleep(0.1)
+    finally:
+        if runs.run_status(output).state == "running":
+            runs.stop_run(output)
+    assert (status.state, status.progress.split(",")[0]) == ("finished", "step 2/2"), status.message
+    # The curve: each step's loss and mean reward; the reward is the mean over the step's completions, which the
+    # run wrote with their rewards (2 prompts of the 4 per step, 2 completions each).
+    rows = [json.loads(line) for line in (output / "completions.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [0] * 4 + [1] * 4
+    rewards = [sum(row["reward"] for row in rows if row["step"] == step) / 4 for step in (0, 1)]
+    assert [(point["epoch"], point["series"]) for point in status.losses] == [
+        (0.5, "loss"), (0.5, "reward"), (1.0, "loss"), (1.0, "reward"),
+    ]  # fmt: skip
+    assert [point["value"] for point in status.losses[1::2]] == pytest.approx(rewards, abs=1e-3)
+    assert (output / "adapter_model.safetensors").is_file()
+    # Reopening the page fills the GRPO form again from the run's recorded command line.
+    assert STARTED["grpo"][-1] == str(output)
+    restored = restore_last_run(GRPO)
+    assert list(restored[:-1]) == values and restored[-1] == extra
+
+
+def test_compose_through_its_tab_and_the_model_tab_offers_the_folder(tmp_path, monkeypatch):
+    from vlmtune.webui.app import compose_model, composed_folders, output_model_id
+    from vlmtune.webui.forms import COMPOSE_FIELDS
+
+    monkeypatch.chdir(tmp_path)  # the folder the UI runs in: composed folders directly in it are offered too
+    values, _ = forms.values_from_words({}, COMPOSE_FIELDS, "compose")
+    values.update(vision="tiny-siglip", llm="tiny-qwen3", output_dir=str(tmp_path / "made"))
+    log, offered = compose_model(*(values[name] for name in COMPOSE_FIELDS))
+    assert log.startswith(
+        f"$ vlmtune compose --vision tiny-siglip --llm tiny-qwen3 --output_dir {tmp_path / 'made'}\n"
+    )
+    assert log.endswith("(exit status 0)")
+    assert offered["choices"] == [str(tmp_path / "made")] == composed_folders(tmp_path)
+    assert output_model_id(str(tmp_path / "made")) == (
+        "llava-composed",
+        f"{tmp_path / 'made'}: an output of llava-composed",
+    )
+    (tmp_path / "plain").mkdir()  # a folder that is not a composed model is not offered
+    assert composed_folders(tmp_path) == [str(tmp_path / "made")]
+    # A failed compose (a part that does not exist) offers nothing new and shows the command's one-line error.
+    values.update(llm="tiny-nothing", output_dir=str(tmp_path / "bad"))
+    log, offered = compose_model(*(values[name] for name in COMPOSE_FIELDS))
+    assert "vlmtune compose: error: " in log and log.endswith("(exit status 2)")
+    assert offered["choices"] == [str(tmp_path / "made")]

@@ -1,4 +1,5 @@
-"""The web UI driven in headless Chromium as a user would: model, data preview, a short run, then chat with it.
+"""The web UI driven in headless Chromium as a user would: model, data preview, a short run, a GRPO form refused
+before launch, then chat with the run's output.
 
 Needs Debian's chromium (`apt-get install chromium`; `make test` installs it when missing) and playwright's
 Python package; skipped without them. Takes a screenshot of each tab; with VLMTUNE_UPDATE_SCREENSHOTS=1 they
@@ -185,6 +186,19 @@ def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
             page.get_by_role("button", name="YAML (vlmtune train --config) and shell command").click()
             expect(page.locator("#shell-command")).to_contain_text("--max_steps 24")
             shoot(page, "train")
+
+            # GRPO: the same run tab over `vlmtune grpo`'s form; a bad value is refused with the CLI's line.
+            page.get_by_role("tab", name="GRPO").click()
+            expect(field(page, "grpo_reward_funcs")).to_have_value("format accuracy")  # GRPOArguments' default
+            field(page, "grpo_data_path").fill(str(data_path))
+            field(page, "grpo_output_dir").fill(str(tmp_path / "grpo"))
+            field(page, "grpo_loss_type").fill("ppo")
+            page.locator("#grpo_start").click()
+            expect(page.locator("#grpo_start-message")).to_have_text(
+                "Not started: vlmtune grpo: error: --loss_type must be one of grpo, dr_grpo, dapo, bnpo, got 'ppo'"
+            )
+            assert not (tmp_path / "grpo").exists()
+            shoot(page, "grpo")
 
             # Chat: the run's output answers about a digit image, as `vlmtune chat` does.
             page.get_by_role("tab", name="Chat").click()

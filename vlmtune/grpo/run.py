@@ -23,6 +23,18 @@ logger = logging.getLogger("vlmtune")
 REWARD_COLUMNS = {"accuracy": ("solution",)}
 
 
+def reward_functions(grpo_args: GRPOArguments) -> dict:
+    """The run's reward functions by name (built-in ones with its tag and length options bound); an unknown name
+    or a missing plugin file raises ArgumentError (the web UI checks this before it starts a run)."""
+    options = {
+        "think_tags": tuple(grpo_args.think_tags),
+        "answer_tags": tuple(grpo_args.answer_tags),
+        "max_completion_length": grpo_args.max_completion_length,
+        "overlong_buffer": grpo_args.overlong_buffer,
+    }
+    return resolve_rewards(grpo_args.reward_funcs, grpo_args.reward_plugin, options)
+
+
 def grpo(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -33,13 +45,7 @@ def grpo(
     """Check the prompts and rewards, load the model, train with GRPO, save (same output layout as train)."""
     entry = check_run(model_args, training_args)
     family = entry.family
-    options = {
-        "think_tags": tuple(grpo_args.think_tags),
-        "answer_tags": tuple(grpo_args.answer_tags),
-        "max_completion_length": grpo_args.max_completion_length,
-        "overlong_buffer": grpo_args.overlong_buffer,
-    }
-    rewards = resolve_rewards(grpo_args.reward_funcs, grpo_args.reward_plugin, options)  # bad names fail now
+    rewards = reward_functions(grpo_args)  # bad names fail now
     columns = tuple(sorted({c for name in grpo_args.reward_funcs for c in REWARD_COLUMNS.get(name, ())}))
     prompts = read_prompts(data_args.data_path, family, data_args, columns)
 

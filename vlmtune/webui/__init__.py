@@ -1,15 +1,16 @@
-"""`vlmtune webui`: the whole workflow in a browser (pick a model and data, preview, train, watch, chat, merge).
+"""`vlmtune webui`: the whole workflow in a browser (pick a model and data, preview, train or GRPO, watch, chat,
+merge, compose).
 
     pip install -e '.[webui]'          # gradio, once
     vlmtune webui                      # http://127.0.0.1:7860, this machine only
     vlmtune webui --port 8080
     vlmtune webui --host 0.0.0.0 --auth me:secret     # reachable from other machines: give it a password
 
-The page is a thin front over the same code as the commands: the form is generated from `vlmtune train`'s
-argument dataclasses, Start runs the real `vlmtune train` as a separate process (which keeps running when the
-page is closed; reopening finds it from the files in its output folder, see vlmtune.webui.runs), the data
-report is `vlmtune validate`'s, the preview `vlmtune preview`'s, the chat `vlmtune chat`'s loading and
-generation, and Merge runs `vlmtune merge`.
+The page is a thin front over the same code as the commands: the Train and GRPO forms are generated from
+`vlmtune train`'s and `vlmtune grpo`'s argument dataclasses, Start runs the real command as a separate process
+(which keeps running when the page is closed; reopening finds it from the files in its output folder, see
+vlmtune.webui.runs), the data report is `vlmtune validate`'s, the preview `vlmtune preview`'s, the chat
+`vlmtune chat`'s loading and generation, Merge runs `vlmtune merge` and Compose `vlmtune compose`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The gradio page: one tab per command, each built by one small function (`TABS`).
+"""The gradio page: one tab per command, each built by one small function (`tabs()`).
 
-A tab function takes `fields`, the shared dict of the train arguments' components (name -> component), adds
-the components it renders (the Model tab renders model_id, the Data tab data_path ...) and wires its buttons.
-Adding a command's tab (grpo, compose, serve) is one more function here and one line in `TABS`.
+A tab function takes `fields`, the shared dict of the page's components (key -> component), adds the components
+it renders (the Model tab renders model_id, the Data tab data_path ..., the GRPO tab its own fields under
+`grpo_` keys) and wires its buttons. Adding a command's tab (serve) is one more function and one line in `tabs()`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from vlmtune.webui.forms import DATA_FIELDS, MODEL_FIELDS, FormField, form_fields
+from vlmtune.webui.forms import COMPOSE_FIELDS, DATA_FIELDS, MODEL_FIELDS, FormField, form_argv, form_fields, list_text
 
 CSS = """
 mark.trained { background: #b7ebc0; color: #0b4d17; border-radius: 3px; padding: 0 1px; }
@@ -40,6 +40,8 @@ def field_component(spec: FormField, **overrides) -> gr.components.Component:
         )
     if spec.kind in ("int", "float") and spec.default is not None:  # None must stay None: an empty text box
         return gr.Number(value=spec.default, precision=0 if spec.kind == "int" else None, **common)
+    if spec.kind == "list":  # several words in one text, e.g. "format accuracy"
+        return gr.Textbox(value=list_text(spec.default), **common)
     return gr.Textbox(value=spec.default or "", **common)
 
 
@@ -107,6 +109,24 @@ def output_model_id(folder: str) -> tuple[str | None, str]:
     return model_id, f"{folder}: an output of {model_id}"
 
 
+COMPOSED: list[str] = []  # folders `vlmtune compose` wrote from this page, newest last
+
+
+def composed_folders(root: str | Path = ".") -> list[str]:
+    """Composed models to offer: the folders composed from this page, and those directly in `root` (the folder
+    the UI runs in), each a folder whose vlmtune_args.yaml names a composed family."""
+    from vlmtune.compose import FAMILY_ID
+    from vlmtune.compose_pixel_shuffle import FAMILY_ID as PIXEL_SHUFFLE_FAMILY_ID
+    from vlmtune.outputs import run_model_args
+
+    candidates = [*COMPOSED, *sorted(str(path) for path in Path(root).iterdir() if path.is_dir())]
+    found: dict[Path, str] = {}  # each folder once (by its absolute path), as first named
+    for folder in candidates:
+        if Path(folder).is_dir() and run_model_args(folder).get("model_id") in (FAMILY_ID, PIXEL_SHUFFLE_FAMILY_ID):
+            found.setdefault(Path(folder).resolve(), folder)
+    return list(found.values())
+
+
 def model_tab(fields: dict) -> None:
     from vlmtune.supported_models import MODELS
 
@@ -117,6 +137,15 @@ def model_tab(fields: dict) -> None:
     summary = gr.Markdown(model_summary(None), elem_id="model-summary")
     fields["model_local_path"] = field_component(local_spec)
     found = gr.Markdown()
+    with gr.Row():
+        fields["composed"] = gr.Dropdown(
+            choices=composed_folders(),
+            value=None,
+            label="... or a composed model (Compose tab, or a folder here)",
+            info="A vlmtune compose output: picking it fills model_local_path and its family's model id.",
+            elem_id="composed",
+        )
+        find = gr.Button("Find composed models", scale=0)
     gr.Dataframe(
         value=registry_rows(),
         headers=["model id", "family", "checkpoint", "multi-image", "video", "system prompt", "multi-turn"],
@@ -134,6 +163,12 @@ def model_tab(fields: dict) -> None:
     fields["model_local_path"].blur(
         from_folder, [fields["model_local_path"], fields["model_id"]], [fields["model_id"], found]
     )
+    fields["composed"].input(
+        lambda folder, current: (folder, *from_folder(folder, current)),
+        [fields["composed"], fields["model_id"]],
+        [fields["model_local_path"], fields["model_id"], found],
+    )
+    find.click(lambda: gr.update(choices=composed_folders()), None, fields["composed"])
 
 
 # --- Data ----------------------------------------------------------------------------------------------------
@@ -226,22 +261,60 @@ def merge_tab(fields: dict) -> None:
     button.click(lambda a, o, d: run_command(["merge", a, o, "--dtype", d]), [adapter, output, dtype], log)
 
 
+# --- Compose -------------------------------------------------------------------------------------------------
+
+
+def compose_model(*values) -> tuple[str, dict]:
+    """`vlmtune compose` with the form's values (COMPOSE_FIELDS order); its output, and the Model tab's composed
+    models (the new folder among them when it worked)."""
+    form = dict(zip(COMPOSE_FIELDS, values, strict=True))
+    log = run_command(["compose", *form_argv(form, "compose")])
+    if log.endswith("(exit status 0)"):
+        COMPOSED.append(str(form["output_dir"]).strip())
+    return log, gr.update(choices=composed_folders())
+
+
+def compose_tab(fields: dict) -> None:
+    gr.Markdown(
+        "Build a new VLM from a vision encoder and a causal LM with a fresh projector (`vlmtune compose`), then "
+        "pick it in the Model tab (composed models) and train it. Parts: tiny-siglip, tiny-clip, tiny-qwen3, "
+        "tiny-llama (built offline), a local folder, or a hub id already in the local cache."
+    )
+    specs = form_fields(COMPOSE_FIELDS, "compose")
+    inputs = []
+    for at in range(0, len(specs), 4):
+        with gr.Row():
+            inputs += [field_component(spec, elem_id=f"compose-{spec.name}") for spec in specs[at : at + 4]]
+    button = gr.Button("Compose", variant="primary", elem_id="compose")
+    log = gr.Textbox(label="vlmtune compose", lines=8, elem_id="compose-log")
+    button.click(compose_model, inputs, [log, fields["composed"]])
+
+
 def tabs():
     from vlmtune.webui.chat_tab import chat_tab
-    from vlmtune.webui.train_tab import train_tab
+    from vlmtune.webui.train_tab import grpo_tab, train_tab
 
-    # (title, function): the page's tabs, in order. GRPO / compose / serve tabs go here as those commands land.
-    return [("Model", model_tab), ("Data", data_tab), ("Train", train_tab), ("Chat", chat_tab), ("Merge", merge_tab)]
+    # (title, function): the page's tabs, in order. A serve tab goes here when that command lands.
+    return [
+        ("Model", model_tab),
+        ("Data", data_tab),
+        ("Train", train_tab),
+        ("GRPO", grpo_tab),
+        ("Chat", chat_tab),
+        ("Merge", merge_tab),
+        ("Compose", compose_tab),
+    ]
 
 
 def build_app() -> gr.Blocks:
+    from vlmtune.webui.train_tab import FORMS, restore_last_run
+
     fields: dict = {}
     with gr.Blocks(title="vlmtune") as app:
         gr.Markdown("# vlmtune\nFinetune a vision-language model: pick it, check the data, train, talk to it.")
         for title, make_tab in tabs():
             with gr.Tab(title, id=title.lower()):
                 make_tab(fields)
-        from vlmtune.webui.train_tab import INPUT_NAMES, restore_last_run
-
-        app.load(restore_last_run, None, [fields[name] for name in INPUT_NAMES])
+        for form in FORMS:  # each run tab reopens on the newest run of its command this server started
+            app.load(lambda form=form: restore_last_run(form), None, [fields[key] for key in form.inputs])
     return app

@@ -1,10 +1,11 @@
-"""The train form of the web UI, generated from `vlmtune train`'s own argument parser (no gradio here).
+"""The web UI's forms, generated from the commands' own argument parsers (no gradio here).
 
-Each field takes its type, choices, default and help text from the argparse action that
-`vlmtune.arguments.build_parser()` (HfArgumentParser over ModelArguments, DataArguments, TrainingArguments)
-makes for it, so the form cannot drift from the command line. The form's values become the same command-line
-words `vlmtune train` takes (`train_argv`), a YAML file for `--config` (`to_yaml`), a shell command
-(`shell_command`), and are checked by the same parsing before a run starts (`check_argv`).
+Each field takes its type, choices, default and help text from the argparse action that the command's parser
+makes for it (`command_parser`: `vlmtune train`'s HfArgumentParser over ModelArguments, DataArguments,
+TrainingArguments; `vlmtune grpo`'s, which adds GRPOArguments; `vlmtune compose`'s argparse parser), so a form
+cannot drift from the command line. The form's values become the same command-line words the command takes
+(`form_argv`), a YAML file for `--config` (`to_yaml`), a shell command (`shell_command`), and are checked by the
+same parsing before a run starts (`check_argv`). Every function takes the command's name, `train` by default.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import io
 import shlex
 from dataclasses import dataclass
@@ -47,12 +49,41 @@ TRAIN_FIELDS = [
     "bf16",
     "seed",
 ]
+GRPO_FIELDS = [  # the GRPO tab's: model_id and model_local_path are the Model tab's, the rest its own
+    "model_id",
+    "model_local_path",
+    "data_path",
+    "output_dir",
+    "reward_funcs",
+    "reward_weights",
+    "num_generations",
+    "max_completion_length",
+    "temperature",
+    "loss_type",
+    "beta",
+    "learning_rate",
+    "max_steps",
+    "per_device_train_batch_size",
+]
+COMPOSE_FIELDS = [
+    "vision",
+    "llm",
+    "output_dir",
+    "projector",
+    "vision_feature_layer",
+    "vision_feature_select_strategy",
+    "image_size",
+    "chat_template",
+    "pixel_shuffle_factor",
+    "seed",
+]
 GROUPS = {cls.__name__: {f.name for f in dataclasses.fields(cls)} for cls in (ModelArguments, DataArguments)}
 
 
 @dataclass(frozen=True)
 class FormField:
-    """One argument as a form field: `kind` is bool, int, float, choice or text."""
+    """One argument as a form field: `kind` is bool, int, float, choice, text or list (several words, e.g.
+    `--reward_funcs format accuracy`, shown as one text; `item` is the kind of each: int, float or text)."""
 
     name: str
     kind: str
@@ -60,32 +91,50 @@ class FormField:
     help: str
     required: bool = False
     choices: tuple[str, ...] = ()
+    item: str = "text"
 
 
-def parser_actions() -> dict[str, argparse.Action]:
+def command_parser(command: str = "train") -> argparse.ArgumentParser:
+    """The argument parser of `vlmtune <command>`: train, grpo or compose."""
+    if command == "train":
+        return build_parser()
+    if command == "grpo":
+        from vlmtune.grpo.arguments import GRPO_DATACLASSES
+
+        return build_parser(GRPO_DATACLASSES)
+    if command == "compose":
+        from vlmtune.compose import build_parser as compose_parser
+
+        return compose_parser()
+    raise ValueError(f"no form for vlmtune {command}")
+
+
+@functools.cache
+def parser_actions(command: str = "train") -> dict[str, argparse.Action]:
     """The first argparse action of each destination (HfArgumentParser adds `--no_<name>` after a true bool)."""
     actions: dict[str, argparse.Action] = {}
-    for action in build_parser()._actions:
+    for action in command_parser(command)._actions:
         actions.setdefault(action.dest, action)
     return actions
 
 
 def form_field(action: argparse.Action) -> FormField:
+    number = action.type.__name__ if action.type in (int, float) else "text"
     if action.type is string_to_bool:
         kind = "bool"
+    elif action.nargs in ("+", "*"):
+        kind = "list"
     elif action.choices:
         kind = "choice"
-    elif action.type in (int, float):
-        kind = action.type.__name__
     else:
-        kind = "text"
+        kind = number
     default = action.default if action.default is not argparse.SUPPRESS else None
     choices = tuple(str(choice) for choice in action.choices or ())
-    return FormField(action.dest, kind, default, action.help or "", bool(action.required), choices)
+    return FormField(action.dest, kind, default, action.help or "", bool(action.required), choices, number)
 
 
-def form_fields(names: list[str]) -> list[FormField]:
-    actions = parser_actions()
+def form_fields(names: list[str], command: str = "train") -> list[FormField]:
+    actions = parser_actions(command)
     return [form_field(actions[name]) for name in names]
 
 
@@ -96,8 +145,28 @@ def _word(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def list_text(value: Any) -> str:
+    """A list field's value as the one text the form shows: its words separated by spaces."""
+    if value is None:
+        return ""
+    return " ".join(_word(item) for item in value) if isinstance(value, list | tuple) else _word(value)
+
+
+def _list_items(text: str, item: str) -> list[Any]:
+    """A list field's text as its values (numbers as numbers, so that the YAML view writes them plain)."""
+    words = text.split()
+    if item == "text":
+        return words
+    try:
+        return [(int if item == "int" else float)(word) for word in words]
+    except ValueError:  # left as typed: the check before launch names the field
+        return words
+
+
 def _same(value: Any, default: Any, kind: str) -> bool:
     """A form value equals an argument's default (3 and 3.0 are the same number; "0.5" typed in text too)."""
+    if kind == "list":
+        return list_text(value).split() == list_text(default).split()
     if kind in ("int", "float") and default is not None:
         try:
             return float(value) == float(default)
@@ -106,12 +175,13 @@ def _same(value: Any, default: Any, kind: str) -> bool:
     return _word(value) == _word(default)
 
 
-def changed_values(values: dict[str, Any]) -> dict[str, Any]:
+def changed_values(values: dict[str, Any], command: str = "train") -> dict[str, Any]:
     """The form's values that differ from the defaults (and every required one), in form order.
 
-    Empty text and empty numbers mean "the default"; whole floats in int fields come back as ints.
+    Empty text and empty numbers mean "the default"; whole floats in int fields come back as ints, a list
+    field's text as a list.
     """
-    fields = {field.name: field for field in form_fields(list(values))}
+    fields = {field.name: field for field in form_fields(list(values), command)}
     changed = {}
     for name, value in values.items():
         field = fields[name]
@@ -122,24 +192,24 @@ def changed_values(values: dict[str, Any]) -> dict[str, Any]:
         if field.kind == "int" and isinstance(value, float) and value.is_integer():
             value = int(value)
         if field.required or not _same(value, field.default, field.kind):
-            changed[name] = value
+            changed[name] = _list_items(list_text(value), field.item) if field.kind == "list" else value
     return changed
 
 
-def train_argv(values: dict[str, Any]) -> list[str]:
-    """`vlmtune train` command-line words for the form's values."""
+def form_argv(values: dict[str, Any], command: str = "train") -> list[str]:
+    """`vlmtune <command>` command-line words for the form's values."""
     argv = []
-    for name, value in changed_values(values).items():
-        argv += [f"--{name}", _word(value)]
+    for name, value in changed_values(values, command).items():
+        argv += [f"--{name}", *(map(_word, value) if isinstance(value, list) else [_word(value)])]
     return argv
 
 
-def to_yaml(values: dict[str, Any]) -> str:
-    """A `--config` file with the form's changed values (yaml_to_argv of it gives `train_argv(values)`)."""
-    return yaml.safe_dump(changed_values(values), sort_keys=False, default_flow_style=False)
+def to_yaml(values: dict[str, Any], command: str = "train") -> str:
+    """A `--config` file with the form's changed values (yaml_to_argv of it gives `form_argv(values)`)."""
+    return yaml.safe_dump(changed_values(values, command), sort_keys=False, default_flow_style=False)
 
 
-def from_yaml(text: str) -> dict[str, Any]:
+def from_yaml(text: str, command: str = "train") -> dict[str, Any]:
     """A `--config` YAML text as field values; raises ArgumentError naming what is wrong with it."""
     try:
         config = yaml.safe_load(text) or {}
@@ -147,47 +217,57 @@ def from_yaml(text: str) -> dict[str, Any]:
         raise ArgumentError(f"not valid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(config, dict):
         raise ArgumentError("expected a mapping of argument names to values")
-    unknown = sorted(set(config) - set(parser_actions()))
+    unknown = sorted(set(config) - set(parser_actions(command)))
     if unknown:
-        raise ArgumentError(f"unknown argument(s) in the YAML: {', '.join(unknown)} (vlmtune train --help)")
+        raise ArgumentError(f"unknown argument(s) in the YAML: {', '.join(unknown)} (vlmtune {command} --help)")
     return config
 
 
-def shell_command(argv: list[str]) -> str:
-    return shlex.join(["vlmtune", "train", *argv])
+def shell_command(argv: list[str], command: str = "train") -> str:
+    return shlex.join(["vlmtune", command, *argv])
 
 
-def check_argv(argv: list[str]) -> str | None:
-    """None when `vlmtune train` would accept these words, else the one-line message it would print."""
+def check_argv(argv: list[str], command: str = "train") -> str | None:
+    """None when `vlmtune <command>` (train or grpo) would accept these words, else the one-line message it would
+    print: the parsing and the dataclasses' checks, the model id, and (grpo) the reward names and plugin files."""
     from vlmtune.supported_models import UnknownNameError, get_model
 
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            model_args, _, _ = build_parser().parse_args_into_dataclasses(args=argv)
-        get_model(model_args.model_id)
+            parsed = command_parser(command).parse_args_into_dataclasses(args=argv)
+        get_model(parsed[0].model_id)
+        if command == "grpo":
+            from vlmtune.grpo.run import reward_functions
+
+            reward_functions(parsed[-1])
     except ArgumentError as error:
-        return f"vlmtune train: error: {error}"
+        return f"vlmtune {command}: error: {error}"
     except UnknownNameError as error:
-        return f"vlmtune train: error: {error.args[0]}"
+        return f"vlmtune {command}: error: {error.args[0]}"
     except ValueError as error:  # transformers.TrainingArguments' own checks
-        return f"vlmtune train: error: {str(error).strip().splitlines()[0]}"
+        return f"vlmtune {command}: error: {str(error).strip().splitlines()[0]}"
     except SystemExit:  # argparse printed its usage and the error line; keep the error line
         lines = [line for line in stderr.getvalue().splitlines() if ": error: " in line]
-        return "vlmtune train: error: " + (lines[-1].split(": error: ", 1)[1] if lines else "invalid arguments")
+        return f"vlmtune {command}: error: " + (lines[-1].split(": error: ", 1)[1] if lines else "invalid arguments")
     return None
 
 
-def values_from_words(words: dict[str, str], names: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """Field values for `names` from argument words (`{"lora_r": "8"}`, as in argv or a YAML file) plus the
-    command-line words of the arguments that have no field; a field not given gets its default."""
-    fields = {field.name: field for field in form_fields(names)}
-    values = {name: field.default for name, field in fields.items()}
+def values_from_words(
+    words: dict[str, Any], names: list[str], command: str = "train"
+) -> tuple[dict[str, Any], list[str]]:
+    """Field values for `names` from argument words (`{"lora_r": "8"}`, as in argv or a YAML file; a list
+    argument's words as a list) plus the command-line words of the arguments that have no field; a field not
+    given gets its default (a list field's as its text)."""
+    fields = {field.name: field for field in form_fields(names, command)}
+    values = {name: list_text(f.default) if f.kind == "list" else f.default for name, f in fields.items()}
     extra = []
     for name, word in words.items():
         field = fields.get(name)
         if field is None:
-            extra += [f"--{name}", _word(word)]
+            extra += [f"--{name}", *(map(_word, word) if isinstance(word, list) else [_word(word)])]
+        elif field.kind == "list":
+            values[name] = list_text(word)
         elif field.kind == "bool":
             values[name] = string_to_bool(_word(word))
         elif field.kind in ("int", "float"):
@@ -197,6 +277,15 @@ def values_from_words(words: dict[str, str], names: list[str]) -> tuple[dict[str
     return values, extra
 
 
-def argv_words(argv: list[str]) -> dict[str, str]:
-    """`--name value` pairs of a command line as a mapping (the form writes every argument that way)."""
-    return {argv[at][2:]: argv[at + 1] for at in range(0, len(argv) - 1, 2) if argv[at].startswith("--")}
+def argv_words(argv: list[str]) -> dict[str, str | list[str]]:
+    """`--name value...` of a command line as a mapping (the form writes every argument that way): one value as
+    a word, several (a list argument's) as a list."""
+    words: dict[str, list[str]] = {}
+    name = None
+    for word in argv:
+        if word.startswith("--"):
+            name = word[2:]
+            words[name] = []
+        elif name is not None:
+            words[name].append(word)
+    return {name: values[0] if len(values) == 1 else values for name, values in words.items() if values}

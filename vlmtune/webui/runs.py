@@ -1,4 +1,4 @@
-"""Training runs started from the web UI: one `vlmtune train` process per output folder (no gradio here).
+"""Runs started from the web UI: one `vlmtune train` (or `grpo`) process per output folder (no gradio here).
 
 A run is the real command, `python -m vlmtune.cli train ...`, started in its own session (process group) under
 a one-line `sh` that records its exit status, so it neither stops nor loses its status when the browser or the
@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LOSSES = ("loss", "eval_loss")  # the logged values the page plots
+LOSSES = ("loss", "eval_loss", "reward")  # the logged values the page plots (reward: a grpo step's mean)
 RUN_FILE, LOG_FILE, EXIT_FILE, CONFIG_FILE = "webui_run.json", "webui_run.log", "webui_run.exit", "webui_config.yaml"
 _children: dict[int, subprocess.Popen] = {}  # runs this server started, polled so that none is left a zombie
 # A progress bar without a description (the Trainer's): " 30%|###       | 3/10 [00:01<00:02,  2.10it/s]"
@@ -133,7 +133,7 @@ class RunStatus:
     step: int = 0
     total_steps: int = 0
     progress: str = ""
-    losses: list[dict] = field(default_factory=list)  # {"epoch", "value", "series": "loss" | "eval_loss"}
+    losses: list[dict] = field(default_factory=list)  # {"epoch", "value", "series": one of LOSSES}
 
 
 def log_lines(text: str) -> list[str]:
