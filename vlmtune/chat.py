@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from vlmtune.arguments import CommandParser
 from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, USER, VIDEO_PLACEHOLDER, Sample, Turn
 from vlmtune.formats import DATA_FORMATS, load_samples
 from vlmtune.inference import generate_replies
@@ -65,8 +66,8 @@ def write_predictions(path: Path, samples: list[Sample], predictions: list[str])
             file.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="vlmtune chat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("model", help="A registered model id, or an output folder (adapter, full or merged model).")

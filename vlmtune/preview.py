@@ -17,9 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
-from transformers import HfArgumentParser
-
-from vlmtune.arguments import DataArguments
+from vlmtune.arguments import DataArguments, DataclassParser
 from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.datasets import BadSample, DataError, load_media
 from vlmtune.formats import iter_samples
@@ -77,8 +75,10 @@ def render_text(runs: list[tuple[str, list[int]]], tokenizer, color: bool) -> st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser(
-        (DataArguments, PreviewArguments), description="Show samples as the model sees them, trained spans marked."
+    parser = DataclassParser(
+        (DataArguments, PreviewArguments),
+        prog="vlmtune preview",
+        description="Show samples as the model sees them, trained spans marked.",
     )
     data_args, args = parser.parse_args_into_dataclasses(args=argv)
     family, collator = collator_for(args.model_id, args.model_local_path, data_args, args.trust_remote_code)

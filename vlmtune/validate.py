@@ -18,9 +18,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
-from vlmtune.arguments import DataArguments
+from vlmtune.arguments import DataArguments, DataclassParser
 from vlmtune.datasets import BadSample, DataError, Sample, check_sample, image_problem, load_media, video_problem
 from vlmtune.formats import ReadOptions, iter_samples, read_options
 from vlmtune.supported_models import Family
@@ -172,8 +170,10 @@ def print_report(report: Report, stream=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser(
-        (DataArguments, ValidateArguments), description="Check a data file and report every problem at once."
+    parser = DataclassParser(
+        (DataArguments, ValidateArguments),
+        prog="vlmtune validate",
+        description="Check a data file and report every problem at once.",
     )
     data_args, args = parser.parse_args_into_dataclasses(args=argv)
     family, encode = None, None
