@@ -2,6 +2,7 @@
 
     python benchmarks/validate_scale.py                                   # 10,000 samples, tiny-qwen2-vl
     python benchmarks/validate_scale.py --count 2000 --model_id tiny-llava-1.5 --repeats 3
+    python benchmarks/validate_scale.py --count 2000 --num_images 2000 --sides 256 512     # photo-sized images
 
 The data is generated (tests/scale_data.py): LLaVA-format JSONL, 75% one image, 10% two, 15% text-only, 30%
 with a second turn, the images drawn from a few hundred small PNGs. Two rows:
@@ -28,13 +29,13 @@ import time
 from pathlib import Path
 
 
-def write_llava_dataset(folder: Path, count: int, num_images: int) -> Path:
+def write_llava_dataset(folder: Path, count: int, num_images: int, sides: tuple[int, int]) -> Path:
     """tests/scale_data.py's dataset (loaded by path: PYTHONPATH may point at another checkout's vlmtune)."""
     path = Path(__file__).resolve().parents[1] / "tests" / "scale_data.py"
     spec = importlib.util.spec_from_file_location("scale_data", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.write_llava_dataset(folder, count, num_images)
+    return module.write_llava_dataset(folder, count, num_images, sides=sides)
 
 
 def run_validate(argv: list[str]) -> dict[str, float]:
@@ -76,12 +77,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=10_000, help="Samples in the generated dataset.")
     parser.add_argument("--num_images", type=int, default=300, help="Distinct images the samples share.")
+    parser.add_argument("--sides", type=int, nargs=2, default=(24, 64), help="Shortest and longest image side.")
     parser.add_argument("--model_id", default="tiny-qwen2-vl", help="Model of the processor row.")
     parser.add_argument("--repeats", type=int, default=1, help="Runs per row; the medians are shown.")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as folder:
-        data = write_llava_dataset(Path(folder), args.count, args.num_images)
+        data = write_llava_dataset(Path(folder), args.count, args.num_images, tuple(args.sides))
         rows = [("data checks", None), (f"--model_id {args.model_id}", args.model_id)]
         print("| row | samples | command: wall s | CPU s | peak RSS MiB | checks: wall s / 10k | CPU s / 10k |")
         print("|---|---:|---:|---:|---:|---:|---:|")

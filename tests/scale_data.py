@@ -19,13 +19,13 @@ from PIL import Image
 WORDS = "the digit is written in black ink on a white page and it looks like a number that".split()
 
 
-def write_images(folder: Path, count: int, seed: int = 0) -> list[str]:
-    """`count` small PNGs of random sizes (24-64 px a side) in `folder`; their paths relative to its parent."""
+def write_images(folder: Path, count: int, seed: int = 0, sides: tuple[int, int] = (24, 64)) -> list[str]:
+    """`count` PNGs of random sizes (`sides`: shortest and longest side) in `folder`; paths relative to its parent."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     names = []
     for index in range(count):
-        width, height = (int(side) for side in rng.integers(24, 65, size=2))
+        width, height = (int(side) for side in rng.integers(sides[0], sides[1] + 1, size=2))
         pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
         name = f"img{index:04d}.png"
         Image.fromarray(pixels).save(folder / name)
@@ -47,10 +47,12 @@ def sample_record(rng: random.Random, images: list[str]) -> dict:
     return record
 
 
-def write_llava_dataset(folder: Path, count: int = 10_000, num_images: int = 300, seed: int = 0) -> Path:
+def write_llava_dataset(
+    folder: Path, count: int = 10_000, num_images: int = 300, seed: int = 0, sides: tuple[int, int] = (24, 64)
+) -> Path:
     """`folder/data.jsonl` with `count` samples whose images (relative paths) lie in `folder/images`."""
     folder = Path(folder)
-    images = write_images(folder / "images", num_images, seed)
+    images = write_images(folder / "images", num_images, seed, sides)
     rng = random.Random(seed)
     path = folder / "data.jsonl"
     with path.open("w") as file:
