@@ -124,6 +124,16 @@ def test_missing_flags_and_bad_values_end_in_one_line(argv, line, capsys, tmp_pa
     assert not (tmp_path / "trainer_output").exists()
 
 
+def test_deepspeed_without_its_package_is_one_line(capsys):
+    if __import__("importlib.util").util.find_spec("deepspeed"):
+        pytest.skip("deepspeed is installed")
+    config = str(ROOT / "configs" / "deepspeed_zero3.json")
+    status, lines = run_cli(["train", "--model_id", "m", "--data_path", "d", "--deepspeed", config], capsys)
+    assert status == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("vlmtune train: error: --deepspeed: ") and "deepspeed" in lines[0][35:]
+    assert lines[0].endswith("(install it, or drop the flag)")
+
+
 def test_python_dash_m_vlmtune_is_the_vlmtune_command():
     def run(*argv: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "vlmtune", *argv], capture_output=True, text=True, cwd=ROOT)

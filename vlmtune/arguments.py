@@ -202,6 +202,9 @@ class TrainingArguments(transformers.TrainingArguments):
             super().__post_init__()
         except ValueError as error:  # transformers' own checks (e.g. --tf32 without a GPU): one line, exit 2
             raise ArgumentError(" ".join(str(error).split())) from None
+        except ImportError as error:  # a flag's package is missing (--deepspeed without deepspeed)
+            flag = "--deepspeed: " if self.deepspeed else ""
+            raise ArgumentError(f"{flag}{' '.join(str(error).split())} (install it, or drop the flag)") from None
         if self.eval_metric:
             from vlmtune.evaluation import check_metric_spec
 
