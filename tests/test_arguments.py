@@ -134,6 +134,16 @@ def test_deepspeed_without_its_package_is_one_line(capsys):
     assert lines[0].endswith("(install it, or drop the flag)")
 
 
+def test_a_logger_without_its_package_is_one_line(capsys):
+    if __import__("importlib.util").util.find_spec("wandb"):
+        pytest.skip("wandb is installed")
+    status, lines = run_cli(["train", "--model_id", "m", "--data_path", "d", "--report_to", "wandb"], capsys)
+    assert (status, lines) == (
+        2,
+        ["vlmtune train: error: --report_to wandb: not installed (pip install wandb), or log to another"],
+    )
+
+
 def test_python_dash_m_vlmtune_is_the_vlmtune_command():
     def run(*argv: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "vlmtune", *argv], capture_output=True, text=True, cwd=ROOT)

@@ -205,12 +205,24 @@ class TrainingArguments(transformers.TrainingArguments):
         except ImportError as error:  # a flag's package is missing (--deepspeed without deepspeed)
             flag = "--deepspeed: " if self.deepspeed else ""
             raise ArgumentError(f"{flag}{' '.join(str(error).split())} (install it, or drop the flag)") from None
+        check_loggers(self.report_to)
         if self.eval_metric:
             from vlmtune.evaluation import check_metric_spec
 
             check_metric_spec(self.eval_metric)
         if self.eval_max_new_tokens < 1:
             raise ArgumentError("--eval_max_new_tokens must be at least 1")
+
+
+def check_loggers(report_to: list[str]) -> None:
+    """Refuse a `--report_to` logger whose package is missing now, not after the model has loaded."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    missing = [name for name in report_to if name not in get_available_reporting_integrations()]
+    if missing:
+        raise ArgumentError(
+            f"--report_to {' '.join(missing)}: not installed (pip install {' '.join(missing)}), or log to another"
+        )
 
 
 def yaml_to_argv(path: str) -> list[str]:
