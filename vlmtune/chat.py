@@ -19,12 +19,13 @@ import json
 import sys
 from pathlib import Path
 
+from vlmtune.arguments import CommandParser
 from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, USER, VIDEO_PLACEHOLDER, BadSample, Sample, Turn
 from vlmtune.formats import DATA_FORMATS, load_samples
 from vlmtune.inference import generate_replies
 from vlmtune.outputs import DTYPE_CHOICES, load_for_inference, source_entry
 from vlmtune.supported_models import Family
-from vlmtune.validate import check_family, check_media
+from vlmtune.validate import MediaChecks, check_family
 
 
 def question_sample(
@@ -68,8 +69,8 @@ def write_predictions(path: Path, samples: list[Sample], predictions: list[str |
             file.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="vlmtune chat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("model", help="A registered model id, or an output folder (adapter, full or merged model).")
@@ -105,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         samples = read_questions(family, args)
     else:
         samples = [question_sample(family, args.prompt, args.image, args.video, args.system_prompt)]
-        check_media(samples[0], decode=True, num_frames=args.num_frames)  # a bad file: one line, before the model
+        MediaChecks().check(
+            samples[0], decode=True, num_frames=args.num_frames
+        )  # a bad file: one line, before the model
     model, processor, entry = load_for_inference(args.model, args.model_id, args.base, dtype=args.dtype)
     model.to(args.device)
     collator = entry.family.collator(processor, entry.family.reply_end)

@@ -11,8 +11,22 @@ vlmtune compose --vision tiny-siglip --llm tiny-qwen3 --output_dir composed   # 
 vlmtune webui                      # the same in a browser, http://127.0.0.1:7860
 vlmtune grpo --model_id tiny-qwen2-vl --data_path prompts.jsonl --output_dir out   # RL with verifiable rewards
 
+python -m vlmtune <command> ...    # the same (vlmtune/__main__.py)
+
 A problem with the arguments or the data ends the command with one line naming it (exit status 2 for arguments,
-1 for data), never a traceback.
+1 for data), never a traceback; an unknown or misspelled flag names the closest valid ones:
+
+    $ vlmtune train --lerning_rate 1
+    vlmtune train: error: unknown flag --lerning_rate; did you mean --learning_rate?
+
+Adding a command: put it in COMMANDS (its module and a help line); the module has `main(argv) -> int` and builds
+its parser with `vlmtune.arguments.CommandParser` (argparse) or `vlmtune.arguments.DataclassParser` (argument
+dataclasses, as HfArgumentParser) and parses with the usual `parser.parse_args(argv)` /
+`parser.parse_args_into_dataclasses(args=argv)`. That is all it takes for the one-line errors above: unknown
+flags with close matches, missing flags and bad values (argparse's errors) become `ArgumentError`, which `main`
+below prints with exit status 2. Bad values found later are raised as `ArgumentError` too, bad data as
+`DataError` or `BadSample` (exit 1). Its `if __name__ == "__main__":` calls `main([command, *sys.argv[1:]])`,
+so `python -m vlmtune.<module>` answers the same way.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ import torch
 import yaml
 
 from vlmtune import compose_pixel_shuffle as pixel_shuffle
-from vlmtune.arguments import ArgumentError
+from vlmtune.arguments import ArgumentError, CommandParser
 from vlmtune.collators.llava_composed import template_reply_end
 from vlmtune.compose_parts import count_extra_tokens, load_llm, load_vision, resolve_part, set_image_size
 from vlmtune.loaders.llava import CHAT_TEMPLATE as VICUNA_TEMPLATE
@@ -311,8 +311,8 @@ def set_stop_tokens(model: Any, tokenizer: Any, reply_end: str | None) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="vlmtune compose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--vision", required=True, help="Vision encoder: tiny-siglip, tiny-clip, a folder or hub id.")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
+from vlmtune.arguments import CommandParser, DataArguments, ModelArguments, TrainingArguments
 from vlmtune.formats import load_samples
 from vlmtune.inference import generate_replies
 from vlmtune.modeling import load_model
@@ -67,7 +67,9 @@ def accuracy(model, collator, eval_path: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(
+        prog="vlmtune demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model_id", default="tiny-qwen2-vl", help="A tiny (or any) registered model id.")
     parser.add_argument("--output_dir", default="demo_output", help="Where data, model and loss curve go.")
     parser.add_argument("--epochs", type=float, default=6, help="Training epochs over the 1,497 training digits.")
@@ -111,5 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # through the CLI, for its one-line errors
+    from vlmtune.cli import main as cli_main
+
+    sys.exit(cli_main(["demo", *sys.argv[1:]]))

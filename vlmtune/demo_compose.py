@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from vlmtune.arguments import parse_args
+from vlmtune.arguments import CommandParser, parse_args
 from vlmtune.compose import compose
 from vlmtune.demo import TARGET_ACCURACY, accuracy, write_digits_dataset
 from vlmtune.outputs import run_model_args
@@ -56,7 +56,11 @@ def run_stage(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(
+        prog="python -m vlmtune.demo_compose",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--output_dir", default="demo_compose_output", help="Where data, models and curves go.")
     parser.add_argument("--stage1_epochs", type=float, default=4, help="Projector-only epochs over the digits.")
     parser.add_argument("--stage1_lr", type=float, default=1e-2, help="Stage-1 peak learning rate.")

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
+from vlmtune.arguments import CommandParser, DataArguments, ModelArguments, TrainingArguments
 from vlmtune.demo import accuracy
 from vlmtune.grpo.arguments import GRPOArguments
 from vlmtune.grpo.run import grpo
@@ -85,7 +85,9 @@ def write_counting_data(folder: Path, num_train: int, num_eval: int, seed: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(
+        prog="python -m vlmtune.demo_grpo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model_id", default="tiny-llava-1.5", help="A tiny (or any) registered model id.")
     parser.add_argument("--output_dir", default="demo_grpo_output", help="Where data, models and curves go.")
     parser.add_argument("--num_train", type=int, default=1000, help="Training images (prompts).")

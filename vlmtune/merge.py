@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from vlmtune.arguments import ArgumentError
+from vlmtune.arguments import ArgumentError, CommandParser
 from vlmtune.outputs import ADAPTER_CONFIG, ARGS_FILE, DTYPE_CHOICES, entry_of, is_adapter, load_adapter_model
 
 logger = logging.getLogger("vlmtune")
@@ -56,8 +56,8 @@ def merge(
     return output_dir
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="vlmtune merge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("adapter_dir", help="Output folder of a LoRA/QLoRA run (holds adapter_config.json).")

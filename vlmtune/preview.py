@@ -18,9 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
-from transformers import HfArgumentParser
-
-from vlmtune.arguments import DataArguments
+from vlmtune.arguments import DataArguments, DataclassParser
 from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.datasets import BadSample, DataError, encode_with_media
 from vlmtune.formats import iter_samples
@@ -116,8 +114,10 @@ def encoded_samples(data_args: DataArguments, args: PreviewArguments):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser(
-        (DataArguments, PreviewArguments), description="Show samples as the model sees them, trained spans marked."
+    parser = DataclassParser(
+        (DataArguments, PreviewArguments),
+        prog="vlmtune preview",
+        description="Show samples as the model sees them, trained spans marked.",
     )
     data_args, args = parser.parse_args_into_dataclasses(args=argv)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())

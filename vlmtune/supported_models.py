@@ -10,7 +10,6 @@ Adding a checkpoint of a known family takes one `register_model` line; see docs/
 
 from __future__ import annotations
 
-import argparse
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -942,7 +941,9 @@ def format_unsupported() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="List the models and families vlmtune can finetune.")
+    from vlmtune.arguments import CommandParser  # one-line errors, close matches for a mistyped flag
+
+    parser = CommandParser(prog="vlmtune models", description="List the models and families vlmtune can finetune.")
     view = parser.add_mutually_exclusive_group()
     view.add_argument("--families", action="store_true", help="What each family accepts, as a Markdown table.")
     view.add_argument("--unsupported", action="store_true", help="Families vlmtune cannot support, and why.")
@@ -955,5 +956,9 @@ def main(argv: list[str] | None = None) -> None:
         print(format_table())
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # through the CLI, for its one-line errors
+    import sys
+
+    from vlmtune.cli import main as cli_main
+
+    sys.exit(cli_main(["models", *sys.argv[1:]]))

@@ -13,17 +13,18 @@ checks (without the processor pass) before it loads the model, and refuses to st
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from transformers import HfArgumentParser
-
-from vlmtune.arguments import DataArguments
+from vlmtune.arguments import DataArguments, DataclassParser
 from vlmtune.datasets import (
     BadSample,
     DataError,
+    ImageRef,
     Sample,
     check_sample,
     encode_with_media,
@@ -31,6 +32,7 @@ from vlmtune.datasets import (
     video_problem,
 )
 from vlmtune.formats import ReadOptions, iter_samples, read_options
+from vlmtune.progress import progress
 from vlmtune.supported_models import Family
 
 
@@ -77,12 +79,15 @@ def check_data(
     header promises is in the file (the quick check before training); otherwise images are decoded, and so is
     every video frame that `num_frames` sampling will pick.
     `encode` (a collator's `encode`) also runs the processor on each sample, which finds samples that cannot
-    fit `model_max_length` without cutting media tokens or that keep nothing to train.
+    fit `model_max_length` without cutting media tokens or that keep nothing to train. A long run shows its
+    progress on stderr (vlmtune.progress).
     `reward_columns` (GRPO data): a prompt may end with a user turn, and each named column must exist
     (`vlmtune.grpo.data.check_reward_columns`).
     """
     report = Report(str(data_path))
-    for _, sample in iter_samples(data_path, options):
+    media = MediaChecks()
+    what = f"checking {Path(data_path).name}" + (" with the processor" if encode else "")
+    for _, sample in progress(iter_samples(data_path, options), count_records(data_path), what):
         report.checked += 1
         try:
             if isinstance(sample, DataError):
@@ -92,20 +97,47 @@ def check_data(
                 from vlmtune.grpo.data import check_reward_columns
 
                 check_reward_columns(sample, reward_columns)
-            check_media(sample, decode_media, num_frames)
-            if encode is not None:
-                try:
-                    encode_with_media(encode, sample, family.to_load_image if family else True, num_frames)
-                except BadSample as error:
-                    raise DataError(str(error)) from None
+            if encode is None:
+                media.check(sample, decode_media, num_frames)
+            else:
+                encode_sample(sample, encode, family.to_load_image if family else True, num_frames, media)
         except DataError as error:
             report.errors.append(str(error))
             continue
-        report.warnings += path_warnings(sample, options)
+        report.warnings += path_warnings(sample, options, media.real_path)
         report.samples.append(sample)
     if report.checked == 0:
         report.errors.append(f"{data_path}: no samples")
     return report
+
+
+def count_records(data_path: str | Path) -> int | None:
+    """How many records a .jsonl or .json file holds, for the progress estimate; None when not known cheaply."""
+    path = Path(data_path)
+    if not path.is_file():
+        return None
+    if path.suffix == ".jsonl":
+        with path.open("rb") as lines:
+            return sum(1 for line in lines if line.strip())
+    if path.suffix == ".json" and path.stat().st_size <= 256 * 2**20:  # parsed twice: only while that is cheap
+        try:
+            records = json.loads(path.read_bytes())
+        except ValueError:
+            return None  # the reader names the problem
+        return len(records) if isinstance(records, list) else None
+    return None
+
+
+def encode_sample(sample: Sample, encode: Callable, load_images: bool, num_frames: int, media: MediaChecks) -> None:
+    """Run the processor on a sample, decoding its media once (no separate decoding check first; where the
+    family's processor opens image paths itself, they are checked first): a file that fails to load, or media the
+    processor refuses, is a DataError naming the sample, the file and the reason."""
+    if not load_images:
+        media.check(sample, decode=True, num_frames=num_frames)
+    try:
+        encode_with_media(encode, sample, load_images, num_frames)
+    except BadSample as error:
+        raise DataError(str(error)) from None
 
 
 def check_family(sample: Sample, family: Family | None, needs_reply: bool = True) -> None:
@@ -123,28 +155,55 @@ def check_family(sample: Sample, family: Family | None, needs_reply: bool = True
         )
 
 
-def check_media(sample: Sample, decode: bool, num_frames: int = 8) -> None:
-    for index, image in enumerate(sample.images):
-        problem = image_problem(image, decode=decode)
-        if problem:
-            raise DataError(f"{sample.source}: image {index}: {problem}")
-    for index, path in enumerate(sample.videos):
-        problem = video_problem(path, num_frames, decode=decode)
-        if problem:
-            raise DataError(f"{sample.source}: video {index}: {problem}")
+class MediaChecks:
+    """The media checks of one pass over a data source. A file that many samples share (a few hundred images
+    behind thousands of samples is common) is checked, and its path resolved, once per pass."""
+
+    def __init__(self):
+        self.problems: dict[tuple[str, str, bool, int], str | None] = {}
+        self.real_paths: dict[str, str] = {}
+
+    def check(self, sample: Sample, decode: bool, num_frames: int = 8) -> None:
+        """Raise DataError naming the sample's first unusable image or video."""
+        for index, image in enumerate(sample.images):
+            problem = self.problem("image", image, decode, num_frames)
+            if problem:
+                raise DataError(f"{sample.source}: image {index}: {problem}")
+        for index, path in enumerate(sample.videos):
+            problem = self.problem("video", path, decode, num_frames)
+            if problem:
+                raise DataError(f"{sample.source}: video {index}: {problem}")
+
+    def problem(self, kind: str, media: ImageRef, decode: bool, num_frames: int) -> str | None:
+        if not isinstance(media, str):  # embedded bytes or an image object: one sample's own
+            return image_problem(media, decode=decode)
+        key = (kind, media, decode, num_frames)
+        if key not in self.problems:
+            if kind == "image":
+                self.problems[key] = image_problem(media, decode=decode)
+            else:
+                self.problems[key] = video_problem(media, num_frames, decode=decode)
+        return self.problems[key]
+
+    def real_path(self, path: str) -> str:
+        if path not in self.real_paths:
+            self.real_paths[path] = os.path.realpath(path)
+        return self.real_paths[path]
 
 
-def path_warnings(sample: Sample, options: ReadOptions) -> list[str]:
+def path_warnings(
+    sample: Sample, options: ReadOptions, real_path: Callable[[str], str] = os.path.realpath
+) -> list[str]:
     """Relative media paths that lead outside their folder through '..' or a symlink: reported, not followed
     silently (an absolute path in the data is taken as meant)."""
     warnings = []
     media = (("image", sample.images, options.image_folder), ("video", sample.videos, options.video_folder))
     for kind, paths, folder in media:
-        root = os.path.realpath(folder)
+        root = real_path(str(folder))
         for path in paths:
             if not isinstance(path, str) or not path.startswith(str(folder) + os.sep):
                 continue
-            real = os.path.realpath(path)
+            real = real_path(path)
             if os.path.commonpath([root, real]) != root:
                 warnings.append(
                     f"{sample.source}: {kind} {os.path.relpath(path, folder)} resolves to {real}, outside the "
@@ -200,8 +259,10 @@ def print_report(report: Report, stream=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser(
-        (DataArguments, ValidateArguments), description="Check a data file and report every problem at once."
+    parser = DataclassParser(
+        (DataArguments, ValidateArguments),
+        prog="vlmtune validate",
+        description="Check a data file and report every problem at once.",
     )
     data_args, args = parser.parse_args_into_dataclasses(args=argv)
     if args.task not in ("sft", "grpo"):

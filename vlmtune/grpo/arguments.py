@@ -146,4 +146,4 @@ def parse_grpo_args(
 ) -> tuple[ModelArguments, DataArguments, TrainingArguments, GRPOArguments]:
     """Parse the command line (and `--config x.yaml`) into the four dataclasses."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    return parse_dataclasses(argv, GRPO_DATACLASSES, "GRPO with verifiable rewards (vlmtune grpo).")
+    return parse_dataclasses(argv, GRPO_DATACLASSES, "GRPO with verifiable rewards (vlmtune grpo).", "vlmtune grpo")

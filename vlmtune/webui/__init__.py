@@ -19,11 +19,13 @@ import argparse
 import os
 import sys
 
+from vlmtune.arguments import CommandParser
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="vlmtune webui", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: this machine only).")

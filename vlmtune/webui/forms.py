@@ -101,7 +101,7 @@ def command_parser(command: str = "train") -> argparse.ArgumentParser:
     if command == "grpo":
         from vlmtune.grpo.arguments import GRPO_DATACLASSES
 
-        return build_parser(GRPO_DATACLASSES)
+        return build_parser(GRPO_DATACLASSES, "GRPO with verifiable rewards (vlmtune grpo).", "vlmtune grpo")
     if command == "compose":
         from vlmtune.compose import build_parser as compose_parser
 
