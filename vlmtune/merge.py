@@ -20,6 +20,7 @@ from pathlib import Path
 
 from vlmtune.arguments import ArgumentError
 from vlmtune.outputs import ADAPTER_CONFIG, ARGS_FILE, DTYPE_CHOICES, entry_of, is_adapter, load_adapter_model
+from vlmtune.released import save_released
 
 logger = logging.getLogger("vlmtune")
 
@@ -49,7 +50,7 @@ def merge(
     model, processor = load_adapter_model(adapter_dir, entry, base, dtype=dtype)
     merged = model.merge_and_unload()
     logger.info("merged %s into %s (%s); saving to %s", adapter_dir, entry.model_id, merged.dtype, output_dir)
-    merged.save_pretrained(str(output_dir), max_shard_size=max_shard_size)
+    save_released(merged, output_dir, max_shard_size)  # in the released key layout: vLLM loads it
     processor.save_pretrained(str(output_dir))
     if (adapter_dir / ARGS_FILE).is_file():
         shutil.copy(adapter_dir / ARGS_FILE, output_dir / ARGS_FILE)  # names the family for `vlmtune chat`
