@@ -4,12 +4,16 @@
     vlmtune chat output/my-run-merged --video clip.mp4 --prompt "What happens?" --num_frames 8
     vlmtune chat qwen2-vl-2b-instruct --image photo.jpg --prompt "Describe it." --device cuda --dtype bfloat16
     vlmtune chat output/my-run --data_path eval.jsonl --output predictions.jsonl      # batch mode
+    vlmtune chat output/my-run-merged --data_path eval.jsonl --output p.jsonl --backend vllm   # vLLM generates
 
 One question: the reply is printed. `<image>` / `<video>` placeholders in the prompt say where the files go;
 without them the files go before the text. Batch mode reads records as `vlmtune train` does (LLaVA, ShareGPT
 or OpenAI-messages records in a JSON list or JSONL file), answers each conversation up to its last user turn,
 and writes one JSON line per record: `source`, `prompt` (the last user turn), `prediction`, `reference` (the
 record's final assistant reply, or null when the record ends with the user's turn).
+
+`--backend vllm` generates with vLLM (needs it installed, README "Serving with vLLM"): the same prompts and
+greedy replies as the default transformers backend, faster on many samples.
 """
 
 from __future__ import annotations
@@ -85,8 +89,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_new_tokens", type=int, default=256, help="Longest reply in tokens.")
     parser.add_argument("--num_frames", type=int, default=8, help="Frames sampled evenly from each video.")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto", help="Weights dtype (auto: as stored).")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ...")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ... (transformers backend)")
+    parser.add_argument(
+        "--backend", choices=("hf", "vllm"), default="hf", help="Generate with transformers (hf) or with vLLM."
+    )
+    parser.add_argument("--max_model_len", type=int, default=4096, help="vLLM backend: longest prompt + reply.")
     return parser
+
+
+def vllm_backend_replies(args: argparse.Namespace, samples: list[Sample]) -> list[str]:
+    """Greedy replies from vLLM: a full/merged folder or registered model as it is, an adapter on its base."""
+    from vlmtune.modeling import load_processor
+    from vlmtune.vllm_backend import start_engine, vllm_replies, vllm_source
+
+    source = vllm_source(args.model, args.model_id, args.base)
+    processor = load_processor(source.entry, source.processor_folder)
+    collator = source.entry.family.collator(processor, source.entry.family.reply_end)
+    llm = start_engine(source.model_folder, args.max_model_len, max_lora_rank=source.lora_rank, dtype=args.dtype)
+    options = {"max_new_tokens": args.max_new_tokens, "num_frames": args.num_frames, "lora": source.adapter}
+    return vllm_replies(llm, collator, samples, **options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,10 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         samples = read_questions(family, args)
     else:
         samples = [question_sample(family, args.prompt, args.image, args.video, args.system_prompt)]
-    model, processor, entry = load_for_inference(args.model, args.model_id, args.base, dtype=args.dtype)
-    model.to(args.device)
-    collator = entry.family.collator(processor, entry.family.reply_end)
-    replies = generate_replies(model, collator, samples, args.max_new_tokens, args.batch_size, args.num_frames)
+    if args.backend == "vllm":
+        replies = vllm_backend_replies(args, samples)
+    else:
+        model, processor, entry = load_for_inference(args.model, args.model_id, args.base, dtype=args.dtype)
+        model.to(args.device)
+        collator = entry.family.collator(processor, entry.family.reply_end)
+        replies = generate_replies(model, collator, samples, args.max_new_tokens, args.batch_size, args.num_frames)
     if args.data_path:
         write_predictions(Path(args.output), samples, replies)
         print(f"{len(replies)} predictions written to {args.output}")

@@ -7,6 +7,8 @@ vlmtune merge output/lora-run output/merged              # adapter + base -> sta
 vlmtune chat output/merged --image a.png --prompt "Which digit?"
 vlmtune models                     # same as python -m vlmtune.supported_models
 vlmtune demo                       # the digits demo (what `make demo` runs)
+vlmtune export --for vllm output/lora-run output/served   # a form vLLM serves (merged, or the adapter)
+vlmtune serve output/served        # vLLM's OpenAI-compatible server on 127.0.0.1 (needs vLLM)
 
 A problem with the arguments or the data ends the command with one line naming it (exit status 2 for arguments,
 1 for data), never a traceback.
@@ -24,6 +26,8 @@ COMMANDS = {
     "chat": ("vlmtune.chat", "answer a prompt with an image/video, or a data file (vlmtune chat --help)"),
     "models": ("vlmtune.supported_models", "list the registered models and families"),
     "demo": ("vlmtune.demo", "finetune a tiny model on the bundled digits, on CPU"),
+    "export": ("vlmtune.export", "write the form of an output that vLLM serves (vlmtune export --help)"),
+    "serve": ("vlmtune.serve", "serve an output with vLLM's OpenAI-compatible server (vlmtune serve --help)"),
 }
 
 

@@ -27,6 +27,7 @@ from transformers import TrainerCallback, set_seed
 from vlmtune.arguments import ArgumentError, DataArguments, ModelArguments, TrainingArguments, parse_args
 from vlmtune.datasets import DataError, LazySupervisedDataset, Sample, StreamingSupervisedDataset
 from vlmtune.distributed import check_engine, vision_tower_every_step
+from vlmtune.export import vllm_note
 from vlmtune.fast_paths import apply_max_pixels, check_fast_paths
 from vlmtune.formats import iter_samples, problem_list
 from vlmtune.lengths import cached_lengths, length_cache_file
@@ -93,6 +94,9 @@ def save_outputs(trainer: VLMTrainer, processor, args: tuple, output_dir: Path) 
 
     if isinstance(trainer.model, PeftModel):
         trainer.save_model(str(output_dir))  # the adapter (and the modules it trains fully)
+        note = vllm_note(output_dir) if trainer.is_world_process_zero() else None
+        if note:
+            logger.warning(note)
     else:
         with released_layout(trainer.model):  # a full model: in the released key layout, as merge writes it
             trainer.save_model(str(output_dir))

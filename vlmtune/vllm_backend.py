@@ -12,6 +12,7 @@ subprocess, one device, host address 127.0.0.1), which is what works on CPU and 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,11 @@ from pathlib import Path
 from vlmtune.arguments import ArgumentError
 from vlmtune.collators.base import VLMCollator
 from vlmtune.datasets import Sample
+from vlmtune.export import vllm_note
 from vlmtune.inference import prompt_of
+from vlmtune.modeling import checkpoint_path
+from vlmtune.outputs import ADAPTER_CONFIG, base_path, is_adapter, source_entry
+from vlmtune.supported_models import ModelEntry
 
 VLLM_VENV = "/work/vllm-venv"
 INSTALL_HINT = (
@@ -29,6 +34,34 @@ INSTALL_HINT = (
 )
 # What the engine is told to reserve for its KV cache; tiny and test models need little.
 DEFAULT_KV_CACHE_BYTES = 1 << 30
+
+
+@dataclass
+class VllmSource:
+    """What vLLM loads for a vlmtune source: a full model folder, and an adapter folder on it (or None)."""
+
+    entry: ModelEntry
+    model_folder: str
+    adapter: str | None = None
+    lora_rank: int | None = None
+
+    @property
+    def processor_folder(self) -> str:
+        return self.adapter or self.model_folder  # an adapter output holds its processor (chat template)
+
+
+def vllm_source(source: str, model_id: str | None = None, base: str | None = None) -> VllmSource:
+    """A registered id, a full/merged output, or an adapter output vLLM takes (refused with the fix otherwise)."""
+    entry = source_entry(source, model_id)
+    if not Path(source).is_dir():
+        return VllmSource(entry, checkpoint_path(entry))
+    if not is_adapter(source):
+        return VllmSource(entry, str(source))
+    note = vllm_note(source)
+    if note:
+        raise ArgumentError(note)
+    rank = json.loads((Path(source) / ADAPTER_CONFIG).read_text())["r"]
+    return VllmSource(entry, base_path(source, entry, base), str(source), rank)
 
 
 def import_vllm():
@@ -94,13 +127,15 @@ def vllm_generate(
     max_new_tokens: int = 16,
     num_frames: int = 8,
     lora: str | Path | None = None,
+    min_new_tokens: int = 0,
 ) -> list[Reply]:
-    """Greedy replies of the engine to each sample up to its last user turn, with an adapter folder if given."""
+    """Greedy replies of the engine to each sample up to its last user turn, with an adapter folder if given;
+    `min_new_tokens` holds back the stop tokens that long (as transformers' `min_new_tokens`)."""
     vllm = import_vllm()
     from vllm.lora.request import LoRARequest
 
     prompts = [vllm_inputs(collator, sample, num_frames) for sample in samples]
-    params = vllm.SamplingParams(max_tokens=max_new_tokens, temperature=0.0)
+    params = vllm.SamplingParams(max_tokens=max_new_tokens, min_tokens=min_new_tokens, temperature=0.0)
     request = LoRARequest("adapter", 1, str(lora)) if lora else None
     # As in training: no second bos where the template writes one itself.
     add_bos = collator.adds_bos(prompts[0]["prompt"]) if prompts else True
