@@ -29,7 +29,12 @@ from vlmtune.vllm_backend import start_engine, vllm_generate  # noqa: E402  (aft
 # often stops at once, which would leave one token to compare.
 NEW_TOKENS = 8
 # Families vLLM 0.32 implements natively whose tiny models it runs; the rest are listed in README with reasons.
-VLLM_FAMILIES = ["llava-1.5", "qwen2-vl", "qwen2.5-vl"]
+VLLM_FAMILIES = [
+    "llava-1.5", "qwen2-vl", "qwen2.5-vl", "llava-next", "llava-onevision", "idefics3", "smolvlm", "gemma3",
+    "internvl", "llava-next-vicuna", "llava-next-34b", "llava-interleave", "llava-next-video", "lfm2-vl",
+    "mistral3", "pixtral", "paligemma", "gemma4", "glm4v", "gemma3n", "qwen3-vl", "qwen3-vl-moe", "qwen3.5",
+    "qwen3.5-moe", "llama4",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
