@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 from vlmtune.datasets import Sample, Turn
-from vlmtune.inference import prompt_of
 from vlmtune.modeling import checkpoint_path
 from vlmtune.outputs import load_for_inference
 from vlmtune.supported_models import get_model
+from vlmtune.vllm_backend import prompt_of
 
 
 def questions(folder: Path, count: int) -> list[Sample]:

@@ -16,14 +16,13 @@ import torch
 from tests.conftest import digit_png
 from tests.test_train import run
 from vlmtune.datasets import Sample, Turn
-from vlmtune.inference import prompt_of
 from vlmtune.merge import merge
 from vlmtune.outputs import load_for_inference
 
 pytestmark = pytest.mark.vllm
 vllm = pytest.importorskip("vllm")
 
-from vlmtune.vllm_backend import start_engine, vllm_generate  # noqa: E402  (after the importorskip)
+from vlmtune.vllm_backend import prompt_of, start_engine, vllm_generate  # noqa: E402  (after the importorskip)
 
 # Replies of exactly this many tokens on both sides (stop tokens held back, `min_new_tokens`): a random tiny model
 # often stops at once, which would leave one token to compare.

@@ -8,13 +8,6 @@ from vlmtune.collators.base import VLMCollator
 from vlmtune.datasets import Sample, decode_video, open_image
 
 
-def prompt_of(collator: VLMCollator, sample: Sample, num_frames: int = 8) -> tuple[str, list, list]:
-    """(rendered prompt up to the last user turn with the generation prompt, its images, its videos' frames):
-    what every generation backend (transformers here, vLLM in vlmtune.vllm_backend) is given."""
-    prompt = collator.render(collator.to_messages(sample)[:-1], add_generation_prompt=True)
-    return prompt, [open_image(path) for path in sample.images], [decode_video(p, num_frames) for p in sample.videos]
-
-
 @torch.no_grad()
 def generate_replies(
     model,
@@ -43,13 +36,15 @@ def generate_replies(
     ]
     try:
         for indices in batches:
-            prompts, images, videos = zip(*(prompt_of(collator, samples[i], num_frames) for i in indices), strict=True)
-            prompts = list(prompts)
+            chunk = [samples[i] for i in indices]
+            prompts = [collator.render(collator.to_messages(s)[:-1], add_generation_prompt=True) for s in chunk]
             # Images grouped per prompt: processors that count images per sample (Gemma 3, Idefics3) need it.
-            images = list(images) if any(images) else None
+            images = [[open_image(path) for path in s.images] for s in chunk]
+            if not any(images):
+                images = None
             # Videos in prompt order, one list of frames each; passed only when there are some (not every
             # family's processor takes the argument).
-            videos = [frames for per_prompt in videos for frames in per_prompt]
+            videos = [decode_video(path, num_frames) for s in chunk for path in s.videos]
             inputs = collator.run_processor(
                 text=prompts,
                 images=images,

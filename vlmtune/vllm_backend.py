@@ -19,9 +19,8 @@ from pathlib import Path
 
 from vlmtune.arguments import ArgumentError
 from vlmtune.collators.base import VLMCollator
-from vlmtune.datasets import Sample
+from vlmtune.datasets import Sample, decode_video, open_image
 from vlmtune.export import vllm_note
-from vlmtune.inference import prompt_of
 from vlmtune.modeling import checkpoint_path
 from vlmtune.outputs import ADAPTER_CONFIG, base_path, is_adapter, source_entry
 from vlmtune.supported_models import ModelEntry
@@ -107,6 +106,13 @@ def start_engine(
 class Reply:
     text: str
     token_ids: list[int]
+
+
+def prompt_of(collator: VLMCollator, sample: Sample, num_frames: int = 8) -> tuple[str, list, list]:
+    """(the prompt as `vlmtune.inference.generate_replies` renders it: the sample up to its last user turn with
+    the generation prompt; its images; its videos' frames, sampled as in training)."""
+    prompt = collator.render(collator.to_messages(sample)[:-1], add_generation_prompt=True)
+    return prompt, [open_image(path) for path in sample.images], [decode_video(p, num_frames) for p in sample.videos]
 
 
 def vllm_inputs(collator: VLMCollator, sample: Sample, num_frames: int) -> dict:
