@@ -13,11 +13,14 @@ import json
 import pytest
 import torch
 
-from tests.conftest import digit_png
-from tests.test_train import run
+from tests.conftest import digit_png, write_video
+from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
 from vlmtune.datasets import Sample, Turn
 from vlmtune.merge import merge
+from vlmtune.modeling import checkpoint_path
 from vlmtune.outputs import load_for_inference
+from vlmtune.supported_models import get_model
+from vlmtune.train import train
 
 pytestmark = pytest.mark.vllm
 vllm = pytest.importorskip("vllm")
@@ -48,6 +51,20 @@ def digits(tmp_path_factory):
     return path
 
 
+def train_lora(output_dir, data_path, model_id: str, **model_kwargs):
+    """Two LoRA steps at a low rate (the model still answers rather than stopping at once); the output folder."""
+    arguments = (
+        ModelArguments(model_id=model_id, **model_kwargs),
+        DataArguments(data_path=str(data_path), model_max_length=1024),  # Mistral 3's images take ~400 tokens
+        TrainingArguments(
+            output_dir=str(output_dir), max_steps=2, per_device_train_batch_size=2, learning_rate=1e-3,
+            use_cpu=True, disable_tqdm=True, seed=0, report_to="none",
+        ),
+    )  # fmt: skip
+    train(*arguments)
+    return output_dir
+
+
 def image_question(image: str) -> Sample:
     return Sample([Turn("user", "<image>\nWhich digit?"), Turn("assistant", "")], images=[image])
 
@@ -67,7 +84,8 @@ def greedy(llm, collator, sample: Sample, lora=None) -> list[int]:
 
 
 def engine_ids(folder, collator, sample: Sample, **engine_kwargs) -> list[int]:
-    llm = start_engine(folder, max_model_len=1024, dtype="float32", **engine_kwargs)
+    limits = {"video": 1} if sample.videos else {"image": 1}
+    llm = start_engine(folder, max_model_len=1024, dtype="float32", limits=limits, **engine_kwargs)
     try:
         return greedy(llm, collator, sample)
     finally:
@@ -77,7 +95,7 @@ def engine_ids(folder, collator, sample: Sample, **engine_kwargs) -> list[int]:
 
 @pytest.mark.parametrize("family_id", VLLM_FAMILIES)
 def test_merged_lora_output_answers_in_vllm_as_in_transformers(family_id, digits, tmp_path):
-    _, adapter = run(tmp_path, digits, f"tiny-{family_id}", max_steps=2, batch_size=2, learning_rate=1e-3)
+    adapter = train_lora(tmp_path / "out", digits, f"tiny-{family_id}")
     merged = merge(adapter, tmp_path / "merged")
     model, processor, entry = load_for_inference(str(merged))
     collator = entry.family.collator(processor, entry.family.reply_end)
@@ -90,14 +108,14 @@ def test_merged_lora_output_answers_in_vllm_as_in_transformers(family_id, digits
 def test_adapter_without_fully_trained_modules_answers_in_vllm_on_its_base(digits, tmp_path):
     from vlmtune.vllm_backend import vllm_source
 
-    _, adapter = run(tmp_path, digits, "tiny-llava-1.5", max_steps=2, batch_size=2, train_projector=False)
+    adapter = train_lora(tmp_path / "out", digits, "tiny-llava-1.5", train_projector=False)
     model, processor, entry = load_for_inference(str(adapter))  # base + adapter (PEFT)
     collator = entry.family.collator(processor, entry.family.reply_end)
     sample = image_question(str(digits.parent / "d1.png"))
     expected = hf_greedy_ids(model, collator, sample)
     source = vllm_source(str(adapter))
     assert source.adapter == str(adapter) and source.lora_rank == 8
-    llm = start_engine(source.model_folder, max_model_len=1024, dtype="float32", max_lora_rank=source.lora_rank)
+    llm = start_engine(source.model_folder, 1024, source.lora_rank, "float32", limits={"image": 1})
     try:
         with_adapter = vllm_generate(llm, collator, [sample], NEW_TOKENS, lora=adapter, min_new_tokens=NEW_TOKENS)[
             0
@@ -143,8 +161,7 @@ def test_serve_answers_a_chat_completion_with_an_image_as_transformers_does(digi
     import sys
     import urllib.request
 
-    _, adapter = run(tmp_path, digits, "tiny-llava-1.5", max_steps=2, batch_size=2, learning_rate=1e-3)
-    merged = merge(adapter, tmp_path / "merged")
+    merged = merge(train_lora(tmp_path / "out", digits, "tiny-llava-1.5"), tmp_path / "merged")
     model, processor, entry = load_for_inference(str(merged))
     collator = entry.family.collator(processor, entry.family.reply_end)
     image = str(digits.parent / "d3.png")
@@ -187,3 +204,31 @@ def test_serve_answers_a_chat_completion_with_an_image_as_transformers_does(digi
     assert (
         reply["message"]["content"].strip() == processor.tokenizer.decode(expected, skip_special_tokens=True).strip()
     )
+
+
+@pytest.mark.parametrize("family_id", [f for f in VLLM_FAMILIES if get_model(f"tiny-{f}").family.video])
+def test_a_video_prompt_answers_in_vllm_as_in_transformers(family_id, tmp_path):
+    entry = get_model(f"tiny-{family_id}")
+    model, processor, _ = load_for_inference(entry.model_id)
+    collator = entry.family.collator(processor, entry.family.reply_end)
+    clip = write_video(tmp_path / "clip.mp4", num_frames=8)
+    sample = Sample([Turn("user", "<video>\nWhat happens?"), Turn("assistant", "")], videos=[clip])
+    expected = hf_greedy_ids(model, collator, sample)
+    assert engine_ids(checkpoint_path(entry), collator, sample) == expected
+
+
+def test_chat_batch_mode_with_the_vllm_backend_writes_the_hf_backends_predictions(digits, tmp_path):
+    from vlmtune import chat
+
+    records = json.loads(digits.read_text())
+    records[1]["conversations"] = records[1]["conversations"][:1]  # ends with the question: still answered
+    data = tmp_path / "questions.jsonl"
+    data.write_text("\n".join(json.dumps(record) for record in records))
+    rows = {}
+    for backend in ("hf", "vllm"):
+        out = tmp_path / f"{backend}.jsonl"
+        argv = ["tiny-llava-1.5", "--data_path", str(data), "--output", str(out), "--max_new_tokens", "6"]
+        assert chat.main([*argv, "--backend", backend, "--max_model_len", "1024", "--dtype", "float32"]) == 0
+        rows[backend] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows["vllm"]) == len(records) and any(row["prediction"] for row in rows["hf"])
+    assert rows["vllm"] == rows["hf"]

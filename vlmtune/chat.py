@@ -100,12 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
 def vllm_backend_replies(args: argparse.Namespace, samples: list[Sample]) -> list[str]:
     """Greedy replies from vLLM: a full/merged folder or registered model as it is, an adapter on its base."""
     from vlmtune.modeling import load_processor
-    from vlmtune.vllm_backend import start_engine, vllm_replies, vllm_source
+    from vlmtune.vllm_backend import media_limits, start_engine, vllm_replies, vllm_source
 
     source = vllm_source(args.model, args.model_id, args.base)
     processor = load_processor(source.entry, source.processor_folder)
     collator = source.entry.family.collator(processor, source.entry.family.reply_end)
-    llm = start_engine(source.model_folder, args.max_model_len, max_lora_rank=source.lora_rank, dtype=args.dtype)
+    limits = media_limits(source.entry.family)
+    llm = start_engine(source.model_folder, args.max_model_len, source.lora_rank, args.dtype, limits=limits)
     options = {"max_new_tokens": args.max_new_tokens, "num_frames": args.num_frames, "lora": source.adapter}
     return vllm_replies(llm, collator, samples, **options)
 

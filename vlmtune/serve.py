@@ -21,7 +21,13 @@ from pathlib import Path
 
 from vlmtune.arguments import ArgumentError
 from vlmtune.outputs import ADAPTER_CONFIG, is_adapter
-from vlmtune.vllm_backend import DEFAULT_KV_CACHE_BYTES, import_vllm, in_process_environment, vllm_source
+from vlmtune.vllm_backend import (
+    DEFAULT_KV_CACHE_BYTES,
+    import_vllm,
+    in_process_environment,
+    media_limits,
+    vllm_source,
+)
 
 
 def chat_template_file(folder: Path) -> Path | None:
@@ -53,6 +59,7 @@ def server_command(args: argparse.Namespace) -> list[str]:
         "--kv-cache-memory-bytes", str(args.kv_cache_bytes),
     ]  # fmt: skip
     template = template_argument(Path(source.processor_folder))
+    common += ["--limit-mm-per-prompt", json.dumps(media_limits(source.entry.family))]
     if source.adapter:
         model = [source.model_folder, "--served-model-name", f"{args.served_model_name}-base"]
         lora = ["--enable-lora", "--max-lora-rank", str(source.lora_rank)]

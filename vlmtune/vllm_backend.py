@@ -72,6 +72,15 @@ def import_vllm():
     return vllm
 
 
+def media_limits(family) -> dict[str, int]:
+    """Media per prompt the engine makes room for: only the kinds the family takes (vLLM profiles each kind at
+    start-up with dummy inputs, which fails for a kind the model is not given)."""
+    limits = {"image": 4 if family.multi_image else 1}
+    if family.video:
+        limits["video"] = 1
+    return limits
+
+
 def in_process_environment() -> None:
     """Engine in this process, bound to the loopback address (set only where the caller did not choose)."""
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -85,8 +94,10 @@ def start_engine(
     dtype: str = "auto",
     kv_cache_bytes: int = DEFAULT_KV_CACHE_BYTES,
     limits: dict[str, int] | None = None,
+    model_impl: str = "auto",
 ):
-    """A `vllm.LLM` on a full model folder; `max_lora_rank` enables LoRA adapters up to that rank."""
+    """A `vllm.LLM` on a full model folder; `max_lora_rank` enables LoRA adapters up to that rank;
+    `model_impl="transformers"` runs the model through vLLM's transformers backend (for families vLLM lacks)."""
     vllm = import_vllm()
     in_process_environment()
     lora = {"enable_lora": True, "max_lora_rank": max_lora_rank} if max_lora_rank else {}
@@ -96,8 +107,9 @@ def start_engine(
         max_model_len=max_model_len,
         dtype=dtype,
         kv_cache_memory_bytes=kv_cache_bytes,
-        limit_mm_per_prompt=limits or {"image": 4, "video": 1},
+        limit_mm_per_prompt=limits or {"image": 1},
         seed=0,
+        model_impl=model_impl,
         **lora,
     )
 
