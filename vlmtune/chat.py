@@ -100,13 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
 def vllm_backend_replies(args: argparse.Namespace, samples: list[Sample]) -> list[str]:
     """Greedy replies from vLLM: a full/merged folder or registered model as it is, an adapter on its base."""
     from vlmtune.modeling import load_processor
-    from vlmtune.vllm_backend import media_limits, start_engine, vllm_replies, vllm_source
+    from vlmtune.vllm_backend import media_limits, model_impl_of, start_engine, vllm_replies, vllm_source
 
     source = vllm_source(args.model, args.model_id, args.base)
     processor = load_processor(source.entry, source.processor_folder)
     collator = source.entry.family.collator(processor, source.entry.family.reply_end)
-    limits = media_limits(source.entry.family)
-    llm = start_engine(source.model_folder, args.max_model_len, source.lora_rank, args.dtype, limits=limits)
+    limits = media_limits(source.entry.family, videos=any(sample.videos for sample in samples))
+    implementation = model_impl_of(source.entry.family_id)
+    llm = start_engine(
+        source.model_folder, args.max_model_len, source.lora_rank, args.dtype, limits=limits, model_impl=implementation
+    )
     options = {"max_new_tokens": args.max_new_tokens, "num_frames": args.num_frames, "lora": source.adapter}
     return vllm_replies(llm, collator, samples, **options)
 

@@ -26,6 +26,7 @@ from vlmtune.vllm_backend import (
     import_vllm,
     in_process_environment,
     media_limits,
+    model_impl_of,
     vllm_source,
 )
 
@@ -60,6 +61,7 @@ def server_command(args: argparse.Namespace) -> list[str]:
     ]  # fmt: skip
     template = template_argument(Path(source.processor_folder))
     common += ["--limit-mm-per-prompt", json.dumps(media_limits(source.entry.family))]
+    common += ["--model-impl", model_impl_of(source.entry.family_id)]
     if source.adapter:
         model = [source.model_folder, "--served-model-name", f"{args.served_model_name}-base"]
         lora = ["--enable-lora", "--max-lora-rank", str(source.lora_rank)]

