@@ -41,7 +41,6 @@ NEW_TOKENS = 8
 VLLM_FAMILIES = [
     "llava-1.5", "qwen2-vl", "qwen2.5-vl", "llava-next", "llava-onevision", "idefics3", "smolvlm", "internvl",
     "llava-next-vicuna", "llava-next-34b", "llava-interleave", "pixtral", "mistral3", "glm4v", "qwen3-vl",
-    *TRANSFORMERS_BACKEND_FAMILIES,  # through vLLM's transformers backend
 ]  # fmt: skip
 # Video prompts: checked for Qwen2-VL; why not the others is in README "Serving with vLLM".
 VIDEO_FAMILIES = ["qwen2-vl"]
@@ -71,6 +70,18 @@ def train_lora(output_dir, data_path, model_id: str, **model_kwargs):
     )  # fmt: skip
     train(*arguments)
     return output_dir
+
+
+def check_merged_output(family_id: str, digits, tmp_path) -> None:
+    """A few LoRA steps, merge, then the merged folder's greedy tokens in vLLM equal transformers'."""
+    adapter = train_lora(tmp_path / "out", digits, f"tiny-{family_id}")
+    merged = merge(adapter, tmp_path / "merged")
+    model, processor, entry = load_for_inference(str(merged))
+    collator = entry.family.collator(processor, entry.family.reply_end)
+    sample = image_question(str(digits.parent / "d2.png"))
+    expected = hf_greedy_ids(model, collator, sample)
+    assert len(expected) == NEW_TOKENS
+    assert engine_ids(merged, collator, sample, model_impl=model_impl_of(family_id)) == expected
 
 
 def image_question(image: str) -> Sample:
@@ -103,14 +114,7 @@ def engine_ids(folder, collator, sample: Sample, **engine_kwargs) -> list[int]:
 
 @pytest.mark.parametrize("family_id", VLLM_FAMILIES)
 def test_merged_lora_output_answers_in_vllm_as_in_transformers(family_id, digits, tmp_path):
-    adapter = train_lora(tmp_path / "out", digits, f"tiny-{family_id}")
-    merged = merge(adapter, tmp_path / "merged")
-    model, processor, entry = load_for_inference(str(merged))
-    collator = entry.family.collator(processor, entry.family.reply_end)
-    sample = image_question(str(digits.parent / "d2.png"))
-    expected = hf_greedy_ids(model, collator, sample)
-    assert len(expected) == NEW_TOKENS
-    assert engine_ids(merged, collator, sample, model_impl=model_impl_of(family_id)) == expected
+    check_merged_output(family_id, digits, tmp_path)
 
 
 def test_adapter_without_fully_trained_modules_answers_in_vllm_on_its_base(digits, tmp_path):
@@ -240,3 +244,10 @@ def test_chat_batch_mode_with_the_vllm_backend_writes_the_hf_backends_prediction
         rows[backend] = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows["vllm"]) == len(records) and any(row["prediction"] for row in rows["hf"])
     assert rows["vllm"] == rows["hf"]
+
+
+# Last in this file: once vLLM's transformers backend has run, transformers models built later in the same
+# process go through vLLM's compilation wrapper and fail ("Current vLLM config is not set").
+@pytest.mark.parametrize("family_id", TRANSFORMERS_BACKEND_FAMILIES)
+def test_families_vllm_lacks_answer_through_its_transformers_backend(family_id, digits, tmp_path):
+    check_merged_output(family_id, digits, tmp_path)
