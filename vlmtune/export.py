@@ -52,6 +52,8 @@ def export_for_vllm(
     """Write the servable form of `output` to `target_dir`; -> (folder, 'merged' or 'adapter')."""
     output, target_dir = Path(output), Path(target_dir)
     if not is_adapter(output):
+        if not (output / "config.json").is_file():
+            raise ArgumentError(f"{output} holds neither an adapter ({ADAPTER_CONFIG}) nor a model (config.json)")
         raise ArgumentError(
             f"{output} holds no adapter ({ADAPTER_CONFIG}): a full or merged output is servable as it is "
             f"(vlmtune serve {output})"
