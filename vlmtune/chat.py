@@ -13,7 +13,8 @@ and writes one JSON line per record: `source`, `prompt` (the last user turn), `p
 record's final assistant reply, or null when the record ends with the user's turn).
 
 `--backend vllm` generates with vLLM (needs it installed, README "Serving with vLLM"): the same prompts and
-greedy replies as the default transformers backend, faster on many samples.
+greedy replies as the default transformers backend, faster on many samples. `--eval_metric` scores the
+predictions of batch mode (records that end with a reply), with either backend.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import json
 import sys
 from pathlib import Path
 
+from vlmtune.arguments import ArgumentError
 from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, USER, VIDEO_PLACEHOLDER, Sample, Turn
+from vlmtune.evaluation import resolve_metric, score
 from vlmtune.formats import DATA_FORMATS, load_samples
 from vlmtune.inference import generate_replies
 from vlmtune.outputs import DTYPE_CHOICES, load_for_inference, source_entry
@@ -94,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend", choices=("hf", "vllm"), default="hf", help="Generate with transformers (hf) or with vLLM."
     )
     parser.add_argument("--max_model_len", type=int, default=4096, help="vLLM backend: longest prompt + reply.")
+    parser.add_argument(
+        "--eval_metric",
+        help="Batch mode: score the predictions against the records' final replies (exact_match or "
+        "module:function, as vlmtune train's --eval_metric) and print the scores as JSON.",
+    )
     return parser
 
 
@@ -121,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give either --prompt (one question) or --data_path with --output (batch mode)")
     if args.data_path and not args.output:
         parser.error("batch mode (--data_path) needs --output, the predictions JSONL to write")
+    if args.eval_metric and not args.data_path:
+        parser.error("--eval_metric scores batch mode: give --data_path")
+    metric = resolve_metric(args.eval_metric) if args.eval_metric else None  # a bad spec fails before loading
     # The question or data is checked before the model loads; problems end in one line (vlmtune.cli).
     family = source_entry(args.model, args.model_id).family
     if args.data_path:
@@ -137,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_path:
         write_predictions(Path(args.output), samples, replies)
         print(f"{len(replies)} predictions written to {args.output}")
+        if metric:
+            scored = [(reply, s.turns[-1].text) for reply, s in zip(replies, samples, strict=True) if s.turns[-1].text]
+            if not scored:
+                raise ArgumentError(f"--eval_metric: no record of {args.data_path} ends with a reply to score against")
+            print(json.dumps(score(metric, [r for r, _ in scored], [ref for _, ref in scored])))
     else:
         print(replies[0])
     return 0

