@@ -5,8 +5,9 @@
     vlmtune merge output/my-lora-run merged --dtype bfloat16                          # instead of the base's dtype
 
 The merged folder holds `config.json`, `model.safetensors` (sharded when large), `generation_config.json`, the
-processor with its chat template, and the run's `vlmtune_args.yaml`; it loads with the family's plain
-`from_pretrained` and with `vlmtune chat`. Parts trained fully next to the adapter (by default the projector)
+processor with its chat template, and the run's `vlmtune_args.yaml`; the weights are in the key layout of the
+family's released checkpoints (vlmtune/released.py), so it loads with the family's plain `from_pretrained`, with
+`vlmtune chat`, and in vLLM (`vlmtune serve`). Parts trained fully next to the adapter (by default the projector)
 are merged in too. The base is loaded unquantized, so a QLoRA adapter merges into full-precision weights.
 """
 
