@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow lint format clean bench demo-compose demo-grpo chromium test-browser
+.PHONY: setup demo test test-slow test-vllm lint format clean bench demo-compose demo-grpo chromium test-browser
 
 # torch==2.14.1 / torchvision==0.29.1 are pinned in requirements.txt: on these machines pip takes them from
 # local files (a looser pin downloads several GB).
@@ -45,6 +45,13 @@ test-browser: setup chromium
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+# vLLM serves what vlmtune trains (tests marked vllm), in vLLM's own environment outside the repo: built once by
+# scripts/setup_vllm_venv.sh (~6.5 min, ~7 GB), then reused. Cost: see README "Serving with vLLM".
+VLLM_VENV ?= /work/vllm-venv
+test-vllm:
+	scripts/setup_vllm_venv.sh $(VLLM_VENV)
+	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests/test_vllm.py
 
 # Training throughput side by side (docs/benchmarks.md); the trl row runs when `pip install trl==1.16.0` was done.
 bench: setup

@@ -4,12 +4,17 @@
     vlmtune chat output/my-run-merged --video clip.mp4 --prompt "What happens?" --num_frames 8
     vlmtune chat qwen2-vl-2b-instruct --image photo.jpg --prompt "Describe it." --device cuda --dtype bfloat16
     vlmtune chat output/my-run --data_path eval.jsonl --output predictions.jsonl      # batch mode
+    vlmtune chat output/my-run-merged --data_path eval.jsonl --output p.jsonl --backend vllm   # vLLM generates
 
 One question: the reply is printed. `<image>` / `<video>` placeholders in the prompt say where the files go;
 without them the files go before the text. Batch mode reads records as `vlmtune train` does (LLaVA, ShareGPT
 or OpenAI-messages records in a JSON list or JSONL file), answers each conversation up to its last user turn,
 and writes one JSON line per record: `source`, `prompt` (the last user turn), `prediction`, `reference` (the
 record's final assistant reply, or null when the record ends with the user's turn).
+
+`--backend vllm` generates with vLLM (needs it installed, README "Serving with vLLM"): the same prompts and
+greedy replies as the default transformers backend, faster on many samples. `--eval_metric` scores the
+predictions of batch mode (records that end with a reply), with either backend.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import json
 import sys
 from pathlib import Path
 
-from vlmtune.arguments import CommandParser
+from vlmtune.arguments import ArgumentError, CommandParser
 from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, USER, VIDEO_PLACEHOLDER, BadSample, Sample, Turn
+from vlmtune.evaluation import resolve_metric, score
 from vlmtune.formats import DATA_FORMATS, load_samples
 from vlmtune.inference import generate_replies
 from vlmtune.outputs import DTYPE_CHOICES, load_for_inference, source_entry
@@ -89,8 +95,46 @@ def build_parser() -> CommandParser:
     parser.add_argument("--max_new_tokens", type=int, default=256, help="Longest reply in tokens.")
     parser.add_argument("--num_frames", type=int, default=8, help="Frames sampled evenly from each video.")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto", help="Weights dtype (auto: as stored).")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ...")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ... (transformers backend)")
+    parser.add_argument(
+        "--backend", choices=("hf", "vllm"), default="hf", help="Generate with transformers (hf) or with vLLM."
+    )
+    parser.add_argument("--max_model_len", type=int, default=4096, help="vLLM backend: longest prompt + reply.")
+    parser.add_argument(
+        "--eval_metric",
+        help="Batch mode: score the predictions against the records' final replies (exact_match or "
+        "module:function, as vlmtune train's --eval_metric) and print the scores as JSON.",
+    )
     return parser
+
+
+def vllm_backend_replies(args: argparse.Namespace, samples: list[Sample]) -> list[str]:
+    """Greedy replies from vLLM: a full/merged folder or registered model as it is, an adapter on its base."""
+    from vlmtune.modeling import load_processor
+    from vlmtune.vllm_backend import media_limits, model_impl_of, start_engine, vllm_replies, vllm_source
+
+    source = vllm_source(args.model, args.model_id, args.base)
+    processor = load_processor(source.entry, source.processor_folder)
+    collator = source.entry.family.collator(processor, source.entry.family.reply_end)
+    limits = media_limits(source.entry.family, videos=any(sample.videos for sample in samples))
+    implementation = model_impl_of(source.entry.family_id)
+    llm = start_engine(
+        source.model_folder, args.max_model_len, source.lora_rank, args.dtype, limits=limits, model_impl=implementation
+    )
+    options = {"max_new_tokens": args.max_new_tokens, "num_frames": args.num_frames, "lora": source.adapter}
+    return vllm_replies(llm, collator, samples, **options)
+
+
+def print_scores(metric, replies: list[str | BadSample], samples: list[Sample], data_path: str) -> None:
+    """The metric over the records that end with a reply (and whose media could be read), as JSON."""
+    scored = [
+        (reply, sample.turns[-1].text)
+        for reply, sample in zip(replies, samples, strict=True)
+        if sample.turns[-1].text and isinstance(reply, str)
+    ]
+    if not scored:
+        raise ArgumentError(f"--eval_metric: no record of {data_path} ends with a reply to score against")
+    print(json.dumps(score(metric, [reply for reply, _ in scored], [reference for _, reference in scored])))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,19 +144,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give either --prompt (one question) or --data_path with --output (batch mode)")
     if args.data_path and not args.output:
         parser.error("batch mode (--data_path) needs --output, the predictions JSONL to write")
+    if args.eval_metric and not args.data_path:
+        parser.error("--eval_metric scores batch mode: give --data_path")
+    metric = resolve_metric(args.eval_metric) if args.eval_metric else None  # a bad spec fails before loading
     # The question or data is checked before the model loads; problems end in one line (vlmtune.cli).
     family = source_entry(args.model, args.model_id).family
     if args.data_path:
         samples = read_questions(family, args)
     else:
         samples = [question_sample(family, args.prompt, args.image, args.video, args.system_prompt)]
-        MediaChecks().check(
-            samples[0], decode=True, num_frames=args.num_frames
-        )  # a bad file: one line, before the model
-    model, processor, entry = load_for_inference(args.model, args.model_id, args.base, dtype=args.dtype)
-    model.to(args.device)
-    collator = entry.family.collator(processor, entry.family.reply_end)
-    replies = generate_replies(model, collator, samples, args.max_new_tokens, args.batch_size, args.num_frames)
+        # a bad file: one line, before the model loads
+        MediaChecks().check(samples[0], decode=True, num_frames=args.num_frames)
+    if args.backend == "vllm":
+        replies = vllm_backend_replies(args, samples)
+    else:
+        model, processor, entry = load_for_inference(args.model, args.model_id, args.base, dtype=args.dtype)
+        model.to(args.device)
+        collator = entry.family.collator(processor, entry.family.reply_end)
+        replies = generate_replies(model, collator, samples, args.max_new_tokens, args.batch_size, args.num_frames)
     if args.data_path:
         write_predictions(Path(args.output), samples, replies)
         bad = sum(isinstance(reply, BadSample) for reply in replies)
@@ -120,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(replies) - bad} predictions written to {args.output}"
             + (f" ({bad} bad sample(s) skipped)" if bad else "")
         )
+        if metric:
+            print_scores(metric, replies, samples, args.data_path)
     elif isinstance(replies[0], BadSample):
         raise replies[0]  # one line naming the file and why (vlmtune.cli), exit 1
     else:

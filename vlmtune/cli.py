@@ -10,6 +10,8 @@ vlmtune demo                       # the digits demo (what `make demo` runs)
 vlmtune compose --vision tiny-siglip --llm tiny-qwen3 --output_dir composed   # a new VLM from parts
 vlmtune webui                      # the same in a browser, http://127.0.0.1:7860
 vlmtune grpo --model_id tiny-qwen2-vl --data_path prompts.jsonl --output_dir out   # RL with verifiable rewards
+vlmtune export --for vllm output/lora-run output/served   # a form vLLM serves (merged, or the adapter)
+vlmtune serve output/served        # vLLM's OpenAI-compatible server on 127.0.0.1 (needs vLLM)
 
 python -m vlmtune <command> ...    # the same (vlmtune/__main__.py)
 
@@ -44,6 +46,8 @@ COMMANDS = {
     "compose": ("vlmtune.compose", "build a VLM from a vision encoder + a causal LM (vlmtune compose --help)"),
     "webui": ("vlmtune.webui", "the whole workflow in a browser (pip install 'vlmtune[webui]'; vlmtune webui --help)"),
     "grpo": ("vlmtune.grpo", "GRPO with verifiable rewards after SFT (vlmtune grpo --help)"),
+    "export": ("vlmtune.export", "write the form of an output that vLLM serves (vlmtune export --help)"),
+    "serve": ("vlmtune.serve", "serve an output with vLLM's OpenAI-compatible server (vlmtune serve --help)"),
 }
 
 

@@ -37,6 +37,7 @@ from vlmtune.collators.llava_composed import template_reply_end
 from vlmtune.compose_parts import count_extra_tokens, load_llm, load_vision, resolve_part, set_image_size
 from vlmtune.loaders.llava import CHAT_TEMPLATE as VICUNA_TEMPLATE
 from vlmtune.loaders.llava_onevision import CHAT_TEMPLATE as CHATML_TEMPLATE
+from vlmtune.released import save_released
 
 logger = logging.getLogger("vlmtune")
 
@@ -150,9 +151,9 @@ def build_model(tower: Any, llm: Any, config: Any, projector: str, seed: int) ->
 
 
 def save_checkpoint(model: Any, processor: Any, output_dir: Path) -> None:
-    """The one place the composed checkpoint is written (model + processor). Today transformers' own layout;
-    vLLM 0.32 loads LLaVA only in the released key layout, so this is where a released-layout save goes."""
-    model.save_pretrained(output_dir)
+    """The one place the composed checkpoint is written (model + processor): the weights in the released key
+    layout of the model's class (`vlmtune.released`), which vLLM and older transformers load."""
+    save_released(model, output_dir)
     processor.save_pretrained(output_dir)
 
 

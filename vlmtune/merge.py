@@ -5,8 +5,9 @@
     vlmtune merge output/my-lora-run merged --dtype bfloat16                          # instead of the base's dtype
 
 The merged folder holds `config.json`, `model.safetensors` (sharded when large), `generation_config.json`, the
-processor with its chat template, and the run's `vlmtune_args.yaml`; it loads with the family's plain
-`from_pretrained` and with `vlmtune chat`. Parts trained fully next to the adapter (by default the projector)
+processor with its chat template, and the run's `vlmtune_args.yaml`; the weights are in the key layout of the
+family's released checkpoints (vlmtune/released.py), so it loads with the family's plain `from_pretrained`, with
+`vlmtune chat`, and in vLLM (`vlmtune serve`). Parts trained fully next to the adapter (by default the projector)
 are merged in too. The base is loaded unquantized, so a QLoRA adapter merges into full-precision weights.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from vlmtune.arguments import ArgumentError, CommandParser
 from vlmtune.outputs import ADAPTER_CONFIG, ARGS_FILE, DTYPE_CHOICES, entry_of, is_adapter, load_adapter_model
+from vlmtune.released import save_released
 
 logger = logging.getLogger("vlmtune")
 
@@ -49,7 +51,7 @@ def merge(
     model, processor = load_adapter_model(adapter_dir, entry, base, dtype=dtype)
     merged = model.merge_and_unload()
     logger.info("merged %s into %s (%s); saving to %s", adapter_dir, entry.model_id, merged.dtype, output_dir)
-    merged.save_pretrained(str(output_dir), max_shard_size=max_shard_size)
+    save_released(merged, output_dir, max_shard_size)  # in the released key layout: vLLM loads it
     processor.save_pretrained(str(output_dir))
     if (adapter_dir / ARGS_FILE).is_file():
         shutil.copy(adapter_dir / ARGS_FILE, output_dir / ARGS_FILE)  # names the family for `vlmtune chat`

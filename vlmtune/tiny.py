@@ -21,7 +21,7 @@ from transformers import PreTrainedTokenizerFast
 
 TINY_PREFIX = "tiny-"
 # Bump when a tiny builder changes, so stale cached checkpoints are rebuilt instead of reused.
-TINY_FORMAT_VERSION = "1"
+TINY_FORMAT_VERSION = "2"  # 2: weights in the released key layout
 
 _WORDS = (
     "the a an of to in is it that this what which who how why where when you your we our they "

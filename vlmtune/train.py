@@ -27,11 +27,13 @@ from transformers import TrainerCallback, set_seed
 from vlmtune.arguments import ArgumentError, DataArguments, ModelArguments, TrainingArguments, parse_args
 from vlmtune.datasets import DataError, LazySupervisedDataset, Sample, StreamingSupervisedDataset, skipped_summary
 from vlmtune.distributed import check_engine, vision_tower_every_step
+from vlmtune.export import vllm_note
 from vlmtune.fast_paths import apply_max_pixels, check_fast_paths
 from vlmtune.formats import iter_samples, problem_list
 from vlmtune.lengths import cached_lengths, length_cache_file
 from vlmtune.modeling import count_parameters, load_model, set_trainable
 from vlmtune.packing import check_family_packs, packing_collator
+from vlmtune.released import released_layout
 from vlmtune.supported_models import Family, ModelEntry, get_model
 from vlmtune.trainer import VLMTrainer, last_complete_checkpoint, save_loss_curve
 from vlmtune.validate import check_data, check_family, data_options
@@ -99,7 +101,16 @@ def lazy_dataset(samples: list[Sample], family: Family, collator, data_args: Dat
 
 
 def save_outputs(trainer: VLMTrainer, processor, args: tuple, output_dir: Path) -> None:
-    trainer.save_model(str(output_dir))
+    from peft import PeftModel
+
+    if isinstance(trainer.model, PeftModel):
+        trainer.save_model(str(output_dir))  # the adapter (and the modules it trains fully)
+        note = vllm_note(output_dir) if trainer.is_world_process_zero() else None
+        if note:
+            logger.warning(note)
+    else:
+        with released_layout(trainer.model):  # a full model: in the released key layout, as merge writes it
+            trainer.save_model(str(output_dir))
     if trainer.is_world_process_zero():
         processor.save_pretrained(str(output_dir))
         resolved = {

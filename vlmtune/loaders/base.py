@@ -6,6 +6,8 @@ from typing import Any
 
 from transformers import AutoProcessor, PreTrainedModel, ProcessorMixin
 
+from vlmtune.released import save_released
+
 
 def load_model_and_processor(
     path: str, model_class: type[PreTrainedModel], **model_kwargs: Any
@@ -54,7 +56,8 @@ def tiny_text_config(tokenizer, **overrides: Any) -> dict[str, Any]:
 
 
 def save_tiny(folder, model: PreTrainedModel, processor: ProcessorMixin, stop_tokens: list[str] | None = None) -> None:
-    """Write a tiny checkpoint the way a released one is laid out (safetensors weights + processor files).
+    """Write a tiny checkpoint the way a released one is laid out (safetensors weights in the released key
+    layout + processor files).
 
     Generation stops on the tokenizer's eos, or on every token of `stop_tokens` where the released generation
     config lists several (e.g. eos and the end-of-turn token).
@@ -64,5 +67,5 @@ def save_tiny(folder, model: PreTrainedModel, processor: ProcessorMixin, stop_to
     model.generation_config.eos_token_id = (
         tokenizer.convert_tokens_to_ids(stop_tokens) if stop_tokens else tokenizer.eos_token_id
     )
-    model.save_pretrained(folder)
+    save_released(model, folder)  # the released key layout, so that vLLM loads tiny bases too
     processor.save_pretrained(folder)
