@@ -9,28 +9,31 @@ wrong stop or a temperature applied differently all break it.
 
 from __future__ import annotations
 
+import copy
 import gc
 
 import pytest
 import torch
 
 from tests.conftest import digit_png
+from vlmtune.arguments import ModelArguments
 from vlmtune.datasets import Sample, Turn
 from vlmtune.grpo.rollouts import (
+    Rollouts,
     SamplingSettings,
     completion_logps,
     stop_token_ids,
     token_logps,
     training_inputs,
 )
-from vlmtune.modeling import checkpoint_path
+from vlmtune.modeling import checkpoint_path, set_trainable
 from vlmtune.outputs import load_for_inference
 from vlmtune.supported_models import get_model
 
 pytestmark = pytest.mark.vllm
 vllm = pytest.importorskip("vllm")
 
-from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, rollout_engine  # noqa: E402
+from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, push_weights, rollout_engine  # noqa: E402
 
 # fp32 on both sides: what remains is the two implementations' kernels (measured: 9.5e-7 on tiny-qwen2-vl).
 # vLLM's log-probs are of the distribution it sampled from, whose media tokens were biased away (-100), so the
@@ -39,36 +42,92 @@ from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, rollout_engine
 TOLERANCE = 1e-5
 
 
-@pytest.mark.parametrize("family_id", ["qwen2-vl", "llava-1.5"])
-def test_vllm_sampled_completions_get_the_vllm_logps_in_the_training_forward(family_id, tmp_path):
-    entry = get_model(f"tiny-{family_id}")
-    model, processor, _ = load_for_inference(entry.model_id)
-    model.float().eval()
-    collator = entry.family.collator(processor, entry.family.reply_end, 1024)
+FAMILIES = ["qwen2-vl", "llava-1.5"]  # llava-1.5: its transformers key layout differs from the released one
+
+
+def digit_prompts(tmp_path) -> list[Sample]:
     images = [digit_png(tmp_path, f"d{d}.png", d) for d in (3, 7)]
-    prompts = [Sample([Turn("user", f"<image>\nHow many squares? {i}")], images=[im]) for i, im in enumerate(images)]
-    settings = SamplingSettings(num_generations=3, temperature=0.9, max_completion_length=8)
-    llm = rollout_engine(checkpoint_path(entry), entry.family, family_id, max_model_len=1024, dtype="float32")
-    try:
-        rollouts = generate_completions_vllm(llm, collator, prompts, settings)
-    finally:
-        del llm
-        gc.collect()
-    assert rollouts.completion_ids.shape[0] == 6 and len(rollouts.prompts) == 6
-    mask = rollouts.completion_mask.bool()
-    assert mask.sum() > 6, "completions of one token: the comparison would be nearly empty"
-    assert not any(int(t) in collator.media_token_ids for t in rollouts.completion_ids[mask])
-    stops = torch.isin(rollouts.completion_ids, torch.tensor(stop_token_ids(collator))) & mask
-    assert torch.equal(stops.any(dim=1), ~rollouts.truncated)  # a row ends at its first stop, or is cut
+    return [Sample([Turn("user", f"<image>\nHow many squares? {i}")], images=[im]) for i, im in enumerate(images)]
+
+
+def logp_differences(model, collator, rollouts: Rollouts, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sampled token: |training-forward log-prob - vLLM's| with the media tokens' logits removed (the
+    distribution vLLM sampled from), and the same with them (what the loss computes)."""
     inputs = training_inputs(rollouts, collator.reply_token_type_id)
     length = rollouts.completion_ids.shape[1]
     with torch.no_grad():
-        logps, _ = completion_logps(model, inputs, length, settings.temperature)
-        logits = model(**inputs, use_cache=False).logits[:, -length - 1 : -1].float() / settings.temperature
+        logps, _ = completion_logps(model, inputs, length, temperature)
+        logits = model(**inputs, use_cache=False).logits[:, -length - 1 : -1].float() / temperature
     logits[..., sorted(collator.media_token_ids)] = float("-inf")
     without_media = token_logps(logits, rollouts.completion_ids)
+    mask = rollouts.completion_mask.bool()
     vllm_logps = rollouts.sampling_logps[mask]
-    difference = (without_media[mask] - vllm_logps).abs().max().item()
-    media_mass = (logps[mask] - vllm_logps).abs().max().item()
-    print(f"{family_id}: max |logp - vLLM logp| = {difference:.2e} (media removed), {media_mass:.2e} (not)")
-    torch.testing.assert_close(without_media[mask], vllm_logps, atol=TOLERANCE, rtol=0)
+    return (without_media[mask] - vllm_logps).abs(), (logps[mask] - vllm_logps).abs()
+
+
+def check_rollouts(rollouts: Rollouts, collator, prompts: int, settings: SamplingSettings) -> None:
+    assert rollouts.completion_ids.shape[0] == prompts * settings.num_generations == len(rollouts.prompts)
+    mask = rollouts.completion_mask.bool()
+    assert mask.sum() > len(rollouts.prompts), "completions of one token: the comparison would be nearly empty"
+    assert not any(int(t) in collator.media_token_ids for t in rollouts.completion_ids[mask])
+    stops = torch.isin(rollouts.completion_ids, torch.tensor(stop_token_ids(collator))) & mask
+    assert torch.equal(stops.any(dim=1), ~rollouts.truncated)  # a row ends at its first stop, or is cut
+
+
+def tiny(family_id: str):
+    entry = get_model(f"tiny-{family_id}")
+    model, processor, _ = load_for_inference(entry.model_id)
+    collator = entry.family.collator(processor, entry.family.reply_end, 1024)
+    return entry, model.float().eval(), collator
+
+
+SETTINGS = SamplingSettings(num_generations=3, temperature=0.9, max_completion_length=8)
+
+
+@pytest.mark.parametrize("family_id", FAMILIES)
+def test_vllm_sampled_completions_get_the_vllm_logps_in_the_training_forward(family_id, tmp_path):
+    entry, model, collator = tiny(family_id)
+    prompts = digit_prompts(tmp_path)
+    llm = rollout_engine(checkpoint_path(entry), entry, max_model_len=1024, dtype="float32")
+    try:
+        rollouts = generate_completions_vllm(llm, collator, prompts, SETTINGS)
+    finally:
+        del llm
+        gc.collect()
+    check_rollouts(rollouts, collator, len(prompts), SETTINGS)
+    difference, with_media = logp_differences(model, collator, rollouts, SETTINGS.temperature)
+    print(
+        f"{family_id}: max |logp - vLLM logp| = {difference.max():.2e} (media removed), {with_media.max():.2e} (not)"
+    )
+    assert difference.max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("family_id", FAMILIES)
+def test_after_an_optimizer_step_the_pushed_weights_sample_as_the_updated_model(family_id, tmp_path):
+    """LoRA + the projector trained fully (vlmtune's default), one AdamW step on the sampled completions'
+    likelihood, `push_weights`: the engine's log-probs are then the updated model's, not the old ones."""
+    entry, model, collator = tiny(family_id)
+    before = copy.deepcopy(model)
+    model = set_trainable(model, entry.family.modules, ModelArguments(model_id=entry.model_id), False)
+    prompts = digit_prompts(tmp_path)
+    llm = rollout_engine(checkpoint_path(entry), entry, max_model_len=1024, dtype="float32")
+    try:
+        rollouts = generate_completions_vllm(llm, collator, prompts, SETTINGS)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
+        model.train()
+        inputs = training_inputs(rollouts, collator.reply_token_type_id)
+        logps, _ = completion_logps(model, inputs, rollouts.completion_ids.shape[1], SETTINGS.temperature)
+        (-(logps * rollouts.completion_mask).sum()).backward()
+        optimizer.step()
+        model.eval()
+        push_weights(llm, model)
+        pushed = generate_completions_vllm(llm, collator, prompts, SETTINGS)
+    finally:
+        del llm
+        gc.collect()
+    check_rollouts(pushed, collator, len(prompts), SETTINGS)
+    difference, _ = logp_differences(model, collator, pushed, SETTINGS.temperature)
+    stale, _ = logp_differences(before, collator, pushed, SETTINGS.temperature)
+    print(f"{family_id} after a step: max |logp - vLLM logp| = {difference.max():.2e}, old weights {stale.max():.2e}")
+    assert difference.max() <= TOLERANCE
+    assert stale.max() > 100 * TOLERANCE, "the step did not change the log-probs; the test would be empty"

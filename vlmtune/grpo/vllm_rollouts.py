@@ -1,8 +1,9 @@
 """GRPO rollouts sampled by vLLM (`vlmtune grpo --use_vllm`): the same `Rollouts` as the transformers backend.
 
-    from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, rollout_engine
-    llm = rollout_engine(model_folder, family, family_id, max_model_len=4096)   # records processed log-probs
+    from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, push_weights, rollout_engine
+    llm = rollout_engine(model_folder, entry, max_model_len=4096)   # records processed log-probs
     rollouts = generate_completions_vllm(llm, collator, prompts, settings)
+    push_weights(llm, model)                                         # after each optimizer step
 
 vLLM renders nothing itself: each prompt is the family's template rendered as for the transformers backend,
 with its images and video frames as vLLM's multimodal data; vLLM expands the media placeholders with the
@@ -25,7 +26,8 @@ from vlmtune.collators.base import VLMCollator
 from vlmtune.datasets import Sample, load_media
 from vlmtune.grpo.rollouts import Rollouts, SamplingSettings, completion_mask, stop_token_ids
 from vlmtune.inference import encode_prompts
-from vlmtune.vllm_backend import import_vllm, multi_modal_data
+from vlmtune.supported_models import ModelEntry
+from vlmtune.vllm_backend import import_vllm, media_limits, model_impl_of, multi_modal_data, start_engine
 
 # Added to the logits of media tokens (vLLM clamps a bias to +-100): after a softmax their probability is
 # ~e^-100 of the others', so they are never sampled (transformers' backend uses `suppress_tokens`).
@@ -104,15 +106,62 @@ def generate_completions_vllm(
     return Rollouts(repeated, inputs, completion_ids, mask, truncated, sampling_logps * mask, texts)
 
 
-def rollout_engine(model_folder: str, family, family_id: str, max_model_len: int, dtype: str = "auto"):
+def rollout_engine(model_folder: str, entry: ModelEntry, max_model_len: int, dtype: str = "auto"):
     """An in-process vLLM engine on a full model folder that records processed log-probs (see the docstring)."""
-    from vlmtune.vllm_backend import media_limits, model_impl_of, start_engine
-
     return start_engine(
         model_folder,
         max_model_len=max_model_len,
         dtype=dtype,
-        limits=media_limits(family),
-        model_impl=model_impl_of(family_id),
+        limits=media_limits(entry.family),
+        model_impl=model_impl_of(entry.family_id),
         logprobs_mode="processed_logprobs",
     )
+
+
+@torch.no_grad()
+def policy_weights(model) -> dict[str, torch.Tensor]:
+    """The policy's full weights in the released key layout (what vLLM loads): a PEFT model's LoRA deltas added
+    to copies of their base weights and its fully trained modules (`modules_to_save`) in place of the
+    originals, without changing the training model; a plain model's parameters as they are."""
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+    from transformers.core_model_loading import revert_weight_conversion
+
+    from vlmtune.released import released_layout
+
+    if not isinstance(model, PeftModel):
+        base, state = model, dict(model.state_dict())
+    else:
+        base, adapter = model.get_base_model(), model.active_adapter
+        deltas = {
+            f"{name}.weight": layer.get_delta_weight(adapter)
+            for name, layer in base.named_modules()
+            if isinstance(layer, LoraLayer) and adapter in layer.lora_A
+        }
+        state = {}
+        for name, tensor in base.state_dict().items():
+            if "lora_" in name or ".original_module." in name:
+                continue
+            name = name.replace(".base_layer.", ".").replace(f".modules_to_save.{adapter}.", ".")
+            state[name] = tensor + deltas[name].to(tensor.dtype) if name in deltas else tensor
+    with released_layout(base):  # the family's whole conversion mapping, as save_released writes
+        return revert_weight_conversion(base, state)
+
+
+def push_weights(llm, model) -> None:
+    """Load the policy's current weights into the engine and drop everything computed with the old ones.
+
+    `LLM.collective_rpc("reload_weights", ...)` (a public `LLM` method calling the worker's `reload_weights`,
+    vLLM's in-place reload) takes weights in the checkpoint's format and redoes what vLLM does after loading a
+    checkpoint: on CPU its linear layers keep only a repacked copy, so the model's own `load_weights` alone
+    cannot refill them. Then the caches of results of the old weights are dropped, as vLLM's engine says to do
+    when weights change: the encoder cache (image features of the old vision tower, on the scheduler's side
+    too: `llm.llm_engine.reset_encoder_cache`, which `LLM` itself does not wrap) and the prompts' KV
+    (`reset_prefix_cache`). The engine runs in this process (`vlmtune.vllm_backend.start_engine`), so the
+    tensors are handed over, not serialized.
+    """
+    weights = policy_weights(model)
+    reload = {"weights_iterator": iter(weights.items()), "is_checkpoint_format": True}
+    llm.collective_rpc("reload_weights", kwargs=reload)
+    llm.llm_engine.reset_encoder_cache()
+    llm.reset_prefix_cache()
