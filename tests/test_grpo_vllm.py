@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import copy
 import gc
+from contextlib import contextmanager
 
 import pytest
 import torch
 
 from tests.conftest import digit_png
+from tests.test_grpo import PLUGIN, grpo_argv
 from vlmtune.arguments import ModelArguments
 from vlmtune.datasets import Sample, Turn
+from vlmtune.grpo.arguments import parse_grpo_args
 from vlmtune.grpo.rollouts import (
     Rollouts,
     SamplingSettings,
@@ -26,6 +29,7 @@ from vlmtune.grpo.rollouts import (
     token_logps,
     training_inputs,
 )
+from vlmtune.grpo.run import grpo
 from vlmtune.modeling import checkpoint_path, set_trainable
 from vlmtune.outputs import load_for_inference
 from vlmtune.supported_models import get_model
@@ -81,6 +85,16 @@ def tiny(family_id: str):
     return entry, model.float().eval(), collator
 
 
+@contextmanager
+def engine(entry):
+    llm = rollout_engine(checkpoint_path(entry), entry, max_model_len=1024, dtype="float32")
+    try:
+        yield llm
+    finally:
+        del llm
+        gc.collect()
+
+
 SETTINGS = SamplingSettings(num_generations=3, temperature=0.9, max_completion_length=8)
 
 
@@ -88,12 +102,8 @@ SETTINGS = SamplingSettings(num_generations=3, temperature=0.9, max_completion_l
 def test_vllm_sampled_completions_get_the_vllm_logps_in_the_training_forward(family_id, tmp_path):
     entry, model, collator = tiny(family_id)
     prompts = digit_prompts(tmp_path)
-    llm = rollout_engine(checkpoint_path(entry), entry, max_model_len=1024, dtype="float32")
-    try:
+    with engine(entry) as llm:
         rollouts = generate_completions_vllm(llm, collator, prompts, SETTINGS)
-    finally:
-        del llm
-        gc.collect()
     check_rollouts(rollouts, collator, len(prompts), SETTINGS)
     difference, with_media = logp_differences(model, collator, rollouts, SETTINGS.temperature)
     print(
@@ -110,8 +120,7 @@ def test_after_an_optimizer_step_the_pushed_weights_sample_as_the_updated_model(
     before = copy.deepcopy(model)
     model = set_trainable(model, entry.family.modules, ModelArguments(model_id=entry.model_id), False)
     prompts = digit_prompts(tmp_path)
-    llm = rollout_engine(checkpoint_path(entry), entry, max_model_len=1024, dtype="float32")
-    try:
+    with engine(entry) as llm:
         rollouts = generate_completions_vllm(llm, collator, prompts, SETTINGS)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
         model.train()
@@ -122,12 +131,25 @@ def test_after_an_optimizer_step_the_pushed_weights_sample_as_the_updated_model(
         model.eval()
         push_weights(llm, model)
         pushed = generate_completions_vllm(llm, collator, prompts, SETTINGS)
-    finally:
-        del llm
-        gc.collect()
     check_rollouts(pushed, collator, len(prompts), SETTINGS)
     difference, _ = logp_differences(model, collator, pushed, SETTINGS.temperature)
     stale, _ = logp_differences(before, collator, pushed, SETTINGS.temperature)
     print(f"{family_id} after a step: max |logp - vLLM logp| = {difference.max():.2e}, old weights {stale.max():.2e}")
     assert difference.max() <= TOLERANCE
     assert stale.max() > 100 * TOLERANCE, "the step did not change the log-probs; the test would be empty"
+
+
+def test_grpo_use_vllm_trains_two_steps_with_the_engine_sampling(tmp_path):
+    """`vlmtune grpo --use_vllm` on tiny-qwen2-vl: the engine samples every rollout, holds the weights of each
+    optimizer step (pushed before steps 0 and 1), and the trained parameters change."""
+    (tmp_path / "rewards.py").write_text(PLUGIN)
+    argv = grpo_argv(tmp_path, "--use_vllm", "true", "--vllm_max_model_len", "1024", "--reward_funcs", "even_tokens")
+    trainer = grpo(*parse_grpo_args(argv))
+    assert trainer.llm is not None and trainer.pushed_step == 1
+    history = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(history) == 2
+    # Training forward vs vLLM's log-probs, mean per token: the media tokens' mass (see TOLERANCE) and nothing else.
+    assert all(entry["sampling/logp_abs_diff"] < 1e-2 for entry in history)
+    rows = (tmp_path / "out" / "completions.jsonl").read_text().splitlines()
+    assert len(rows) == 2 * 2 * 4  # two steps of two prompts with four completions each
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()

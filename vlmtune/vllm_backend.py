@@ -34,6 +34,9 @@ INSTALL_HINT = (
 # Families vLLM 0.32 does not implement but runs through its transformers backend (`model_impl="transformers"`),
 # checked with greedy tokens equal to transformers' (tests/test_vllm.py).
 TRANSFORMERS_BACKEND_FAMILIES = ("perception-lm", "video-llama3")
+# Families vLLM 0.32 implements neither natively nor through its transformers backend (README "Serving with
+# vLLM": `_get_num_multimodal_tokens` is missing from their processors).
+NOT_IMPLEMENTED_FAMILIES = ("llama-3.2-vision", "ovis2")
 # What the engine is told to reserve for its KV cache; tiny and test models need little.
 DEFAULT_KV_CACHE_BYTES = 1 << 30
 
