@@ -112,13 +112,15 @@ def test_vllm_sampled_completions_get_the_vllm_logps_in_the_training_forward(fam
     assert difference.max() <= TOLERANCE
 
 
-@pytest.mark.parametrize("family_id", FAMILIES)
-def test_after_an_optimizer_step_the_pushed_weights_sample_as_the_updated_model(family_id, tmp_path):
-    """LoRA + the projector trained fully (vlmtune's default), one AdamW step on the sampled completions'
-    likelihood, `push_weights`: the engine's log-probs are then the updated model's, not the old ones."""
+@pytest.mark.parametrize(("family_id", "llm_mode"), [(f, "lora") for f in FAMILIES] + [("qwen2-vl", "full")])
+def test_after_an_optimizer_step_the_pushed_weights_sample_as_the_updated_model(family_id, llm_mode, tmp_path):
+    """LoRA + the projector trained fully (vlmtune's default; a PEFT model) or full finetuning, one AdamW step on
+    the sampled completions' likelihood, `push_weights`: the engine's log-probs are then the updated model's."""
     entry, model, collator = tiny(family_id)
     before = copy.deepcopy(model)
-    model = set_trainable(model, entry.family.modules, ModelArguments(model_id=entry.model_id), False)
+    arguments = ModelArguments(model_id=entry.model_id, llm_mode=llm_mode)
+    model = set_trainable(model, entry.family.modules, arguments, False)
+    assert hasattr(model, "peft_config") == (llm_mode == "lora")
     prompts = digit_prompts(tmp_path)
     with engine(entry) as llm:
         rollouts = generate_completions_vllm(llm, collator, prompts, SETTINGS)
@@ -134,7 +136,7 @@ def test_after_an_optimizer_step_the_pushed_weights_sample_as_the_updated_model(
     check_rollouts(pushed, collator, len(prompts), SETTINGS)
     difference, _ = logp_differences(model, collator, pushed, SETTINGS.temperature)
     stale, _ = logp_differences(before, collator, pushed, SETTINGS.temperature)
-    print(f"{family_id} after a step: max |logp - vLLM logp| = {difference.max():.2e}, old weights {stale.max():.2e}")
+    print(f"{family_id} ({llm_mode}) step: max |logp - vLLM| {difference.max():.2e}, old weights {stale.max():.2e}")
     assert difference.max() <= TOLERANCE
     assert stale.max() > 100 * TOLERANCE, "the step did not change the log-probs; the test would be empty"
 
