@@ -13,15 +13,18 @@ tiny-qwen2-vl instead.
 The default workload: 8 prompts x 8 generations per optimizer step (one micro-batch of 64 completions), up to
 128 completion tokens, LoRA on the language model (vlmtune's default trainable parts), one 448x448 image per
 prompt (256 image tokens), rewards `accuracy` and `repetition` on ClevrCount-style square-counting prompts. A
-random-init model never samples a stop token, so every completion runs to `--max_completion_length`: the
-longest, and a fixed, amount of work per step.
+random-init model almost never samples a stop token (one id of 151,936), so nearly every completion runs to
+`--max_completion_length` (`completion_tokens_per_step` says how many were generated); and it scores 0 on both
+rewards, so every group is tied and its advantages are 0: the forward and backward still run over every token,
+the same work as in a real step. (The tiny tokenizer knows 800 of the ids, so completions decode to little text.)
 
-Reported over the steps after `--warmup` (medians per step; the CUDA clock is synchronised at each stamp):
+Reported over the steps after `--warmup` (the CUDA clock is synchronised at each stamp); the seconds are
+medians per step, the rates totals over those steps:
 - rollout_s: from the end of the previous optimizer step to the start of this one, i.e. GRPOTrainer's
   `get_batch_samples`: generation (`model.generate`, most of it), rewards, advantages (and the Trainer's logging
   of the previous step);
 - train_s: the Trainer's step: training forward and backward over prompt + completion, the optimizer step;
-- step_s: the whole optimizer step (rollout_s + train_s);
+- step_s: the whole optimizer step (rollout_s + train_s); seconds: all timed steps;
 - tokens_per_s: real (non-padding) prompt + completion tokens of the training forward per second of step time;
 - generated_tokens_per_s: completion tokens (up to and including the stop token) per second of rollout time;
 - peak_mem_gib: CUDA max allocated (on CPU: the process's peak RSS).
