@@ -2,7 +2,7 @@
 
 A tab function takes `fields`, the shared dict of the page's components (key -> component), adds the components
 it renders (the Model tab renders model_id, the Data tab data_path ..., the GRPO tab its own fields under
-`grpo_` keys) and wires its buttons. Adding a command's tab (serve) is one more function and one line in `tabs()`.
+`grpo_` keys) and wires its buttons. Adding a command's tab is one more function and one line in `tabs()`.
 """
 
 from __future__ import annotations
@@ -292,9 +292,10 @@ def compose_tab(fields: dict) -> None:
 
 def tabs():
     from vlmtune.webui.chat_tab import chat_tab
+    from vlmtune.webui.serve_tab import serve_tab
     from vlmtune.webui.train_tab import grpo_tab, train_tab
 
-    # (title, function): the page's tabs, in order. A serve tab goes here when that command lands.
+    # (title, function): the page's tabs, in order.
     return [
         ("Model", model_tab),
         ("Data", data_tab),
@@ -303,6 +304,7 @@ def tabs():
         ("Chat", chat_tab),
         ("Merge", merge_tab),
         ("Compose", compose_tab),
+        ("Serve", serve_tab),
     ]
 
 
