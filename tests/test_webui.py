@@ -549,3 +549,36 @@ def test_a_server_shows_its_url_once_it_answers_is_one_per_folder_and_stops(lora
             os.killpg(run["pid"], 9)
         except ProcessLookupError:
             pass
+
+
+@pytest.mark.vllm
+def test_the_tabs_start_really_serves_with_the_vllm_python(lora_output, tmp_path):
+    """Start as with `vlmtune webui --serve_python` pointing at vLLM's venv (make test-vllm; ~50 s on 2 busy cores)."""
+    import socket
+    import urllib.request
+
+    from vlmtune.export import export_for_vllm
+    from vlmtune.vllm_backend import VLLM_VENV
+    from vlmtune.webui.serve_tab import server_folder, start_server
+
+    python = f"{os.environ.get('VLLM_VENV', VLLM_VENV)}/bin/python"  # make test-vllm passes its VLLM_VENV
+    if not os.path.isfile(python):
+        pytest.skip(f"no {python} (scripts/setup_vllm_venv.sh)")
+    served, _ = export_for_vllm(lora_output, tmp_path / "served")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert start_server(*serve_values(served, port=port), python=python).startswith("Started `vlmtune serve ")
+    try:
+        state, url, tail = wait_for_server(served, seconds=600)
+        assert url == f"http://127.0.0.1:{port}/v1", f"{state}\n{tail}"
+        assert state.startswith(f'<span id="serve-state" data-state="running">serving vlmtune at {url} (')
+        body = {"model": "vlmtune", "messages": [{"role": "user", "content": "Which digit?"}], "max_tokens": 4}
+        body.update(temperature=0, ignore_eos=True)  # exactly 4 new tokens, whatever the tiny model says
+        request = urllib.request.Request(f"{url}/chat/completions", json.dumps(body).encode())
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            reply = json.load(response)
+        assert (reply["model"], reply["usage"]["completion_tokens"]) == ("vlmtune", 4)
+    finally:
+        runs.stop_run(server_folder(str(served)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import html
 import io
 import shutil
@@ -290,12 +291,12 @@ def compose_tab(fields: dict) -> None:
     button.click(compose_model, inputs, [log, fields["composed"]])
 
 
-def tabs():
+def tabs(serve_python: str = sys.executable):
+    """The page's tabs, in order, as (title, function); `serve_python` runs `vlmtune serve` (one with vLLM)."""
     from vlmtune.webui.chat_tab import chat_tab
     from vlmtune.webui.serve_tab import serve_tab
     from vlmtune.webui.train_tab import grpo_tab, train_tab
 
-    # (title, function): the page's tabs, in order.
     return [
         ("Model", model_tab),
         ("Data", data_tab),
@@ -304,17 +305,17 @@ def tabs():
         ("Chat", chat_tab),
         ("Merge", merge_tab),
         ("Compose", compose_tab),
-        ("Serve", serve_tab),
+        ("Serve", functools.partial(serve_tab, python=serve_python)),
     ]
 
 
-def build_app() -> gr.Blocks:
+def build_app(serve_python: str = sys.executable) -> gr.Blocks:
     from vlmtune.webui.train_tab import FORMS, restore_last_run
 
     fields: dict = {}
     with gr.Blocks(title="vlmtune") as app:
         gr.Markdown("# vlmtune\nFinetune a vision-language model: pick it, check the data, train, talk to it.")
-        for title, make_tab in tabs():
+        for title, make_tab in tabs(serve_python):
             with gr.Tab(title, id=title.lower()):
                 make_tab(fields)
         for form in FORMS:  # each run tab reopens on the newest run of its command this server started

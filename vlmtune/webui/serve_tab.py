@@ -89,13 +89,15 @@ def export_for_serving(adapter: str, target: str) -> tuple[str, dict]:
     return log, gr.update(value=target.strip()) if log.endswith("(exit status 0)") else gr.update()
 
 
-def serve_tab(fields: dict) -> None:
+def serve_tab(fields: dict, python: str = sys.executable) -> None:
+    """The tab; Start runs `python -m vlmtune.cli serve ...` (`vlmtune webui --serve_python`)."""
     from vlmtune.webui.app import field_component
 
     gr.Markdown(
-        "Serve an output with vLLM's OpenAI-compatible server (`vlmtune serve`; needs vLLM in the Python this "
-        "page runs in: README, Serving with vLLM). A LoRA output that trained the projector fully is made "
-        "servable first: **Export for vLLM** below (`vlmtune export --for vllm`) fills the folder with the export."
+        f"Serve an output with vLLM's OpenAI-compatible server (`vlmtune serve`, run by `{python}`: a Python "
+        "with vLLM, `vlmtune webui --serve_python`; README, Serving with vLLM). A LoRA output that trained the "
+        "projector fully is made servable first: **Export for vLLM** below (`vlmtune export --for vllm`) fills "
+        "the folder with the export."
     )
     with gr.Row():
         export_source = gr.Textbox(label="adapter output folder", info="The output_dir of a LoRA or QLoRA run.")
@@ -119,6 +121,6 @@ def serve_tab(fields: dict) -> None:
     output = fields["serve_output"]
     fields["output_dir"].change(lambda folder: folder, fields["output_dir"], export_source)
     export_button.click(export_for_serving, [export_source, export_target], [export_log, output])
-    start_button.click(start_server, inputs, message)
+    start_button.click(lambda *values: start_server(*values, python=python), inputs, message)
     stop_button.click(lambda folder: runs.stop_run(server_folder(folder)) if folder else "", output, message)
     gr.Timer(1.0).tick(server_status, output, [status, url, log])
