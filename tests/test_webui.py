@@ -212,6 +212,16 @@ def test_the_preview_marks_the_trained_spans_in_html(tmp_path):
     assert f"<h4>{data.name} sample 0: 39 tokens, 35 text, 4 media, 8 trained</h4>" in page
 
 
+def test_webui_refuses_a_serve_python_that_is_not_a_program(capsys, tmp_path):
+    from vlmtune.cli import main
+
+    assert main(["webui", "--serve_python", str(tmp_path / "python")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"vlmtune webui: error: --serve_python {tmp_path / 'python'}: not an executable file\n"
+    )
+
+
 def test_webui_without_gradio_names_the_extra(capsys, monkeypatch):
     from vlmtune.cli import main
 

@@ -94,10 +94,10 @@ def serve_tab(fields: dict, python: str = sys.executable) -> None:
     from vlmtune.webui.app import field_component
 
     gr.Markdown(
-        f"Serve an output with vLLM's OpenAI-compatible server (`vlmtune serve`, run by `{python}`: a Python "
-        "with vLLM, `vlmtune webui --serve_python`; README, Serving with vLLM). A LoRA output that trained the "
-        "projector fully is made servable first: **Export for vLLM** below (`vlmtune export --for vllm`) fills "
-        "the folder with the export."
+        f"Serve an output with vLLM's OpenAI-compatible server: `vlmtune serve`, run by `{python}`, which needs "
+        "vLLM (`vlmtune webui --serve_python` picks another Python; README, Serving with vLLM). A LoRA output that "
+        "trained the projector fully is made servable first: **Export for vLLM** below (`vlmtune export --for "
+        "vllm`) fills the folder with the export."
     )
     with gr.Row():
         export_source = gr.Textbox(label="adapter output folder", info="The output_dir of a LoRA or QLoRA run.")
