@@ -526,7 +526,7 @@ def test_a_server_shows_its_url_once_it_answers_is_one_per_folder_and_stops(lora
     import socket
 
     from vlmtune.export import export_for_vllm
-    from vlmtune.webui.serve_tab import server_folder, server_status, start_server
+    from vlmtune.webui.serve_tab import last_served, server_folder, server_status, start_server
 
     served, _ = export_for_vllm(lora_output, tmp_path / "served")
     python = tmp_path / "python"
@@ -549,6 +549,8 @@ def test_a_server_shows_its_url_once_it_answers_is_one_per_folder_and_stops(lora
         assert tail.splitlines()[0] == f"fake server -m vlmtune.cli serve {served} --host 0.0.0.0 --port {port}"
         refused = start_server(*values, python=str(python))
         assert refused.startswith(f"**Not started:** a run is already going in {served / 'webui_serve'} (pid ")
+        assert refused.endswith("stop it first, or choose another output folder")
+        assert last_served() == str(served)  # a reopened page shows this server
         assert (
             runs.stop_run(server_folder(str(served)))
             == f"stopped the run in {served / 'webui_serve'} (pid {run['pid']})"

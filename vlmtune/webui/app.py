@@ -310,6 +310,7 @@ def tabs(serve_python: str = sys.executable):
 
 
 def build_app(serve_python: str = sys.executable) -> gr.Blocks:
+    from vlmtune.webui.serve_tab import last_served
     from vlmtune.webui.train_tab import FORMS, restore_last_run
 
     fields: dict = {}
@@ -320,4 +321,5 @@ def build_app(serve_python: str = sys.executable) -> gr.Blocks:
                 make_tab(fields)
         for form in FORMS:  # each run tab reopens on the newest run of its command this server started
             app.load(lambda form=form: restore_last_run(form), None, [fields[key] for key in form.inputs])
+        app.load(last_served, None, fields["serve_output"])  # the Serve tab reopens on its newest server
     return app

@@ -85,7 +85,7 @@ def start_run(
         if run and is_alive(run):
             raise RunRefused(
                 f"a run is already going in {output_dir} (pid {run['pid']}, started {run['started']}): "
-                "stop it first, or choose another output_dir"
+                f"stop it first, or choose another {'output folder' if folder else 'output_dir'}"
             )
         exit_file, log_file = output_dir / EXIT_FILE, output_dir / LOG_FILE
         exit_file.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from vlmtune.webui.forms import SERVE_FIELDS, check_argv, command_parser, form_a
 
 SERVER_FOLDER = "webui_serve"  # in the served output: the server's webui_run.json / .log / .exit
 ANY_ADDRESS = ("0.0.0.0", "::", "")  # a server bound to every address answers on this machine's loopback
+SERVED: list[str] = []  # output folders this UI server started a server for, newest last (the page reopens on it)
 
 
 def server_folder(output: str) -> Path:
@@ -40,6 +41,7 @@ def start_server(*values, python: str = sys.executable) -> str:
         run = runs.start_run(argv, python=python, command="serve", folder=server_folder(values[0]))
     except runs.RunRefused as error:
         return f"**Not started:** {error}"
+    SERVED.append(values[0].strip())
     return f"Started `{shell_command(argv, 'serve')}` (pid {run['pid']}), log in `{run['log_file']}`."
 
 
@@ -79,6 +81,11 @@ def server_status(output: str) -> tuple[str, str, str]:
             url, message = base, f"serving {', '.join(models)} at {base} ({status.message})"
     state = f'<span id="serve-state" data-state="{status.state}">{html.escape(message)}</span>'
     return state, url, status.log_tail
+
+
+def last_served() -> str | dict:
+    """On opening the page: the folder of the newest server started here, so that its URL and log show."""
+    return SERVED[-1] if SERVED else gr.update()
 
 
 def export_for_serving(adapter: str, target: str) -> tuple[str, dict]:
