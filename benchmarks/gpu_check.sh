@@ -12,7 +12,7 @@
 #   zero2 / zero3      deepspeed
 #   trl rows           trl==1.16.0
 #   vllm row           vllm (a CUDA wheel carried to the machine) -- run this script with that environment's python
-#   grpo row           vlmtune grpo (milestone 2; the row waits until benchmarks/grpo_step.py exists)
+#   grpo row           nothing more (benchmarks/grpo_step.py; its --dry_run is the cpu-grpo row)
 # Rows: each runs with its own time limit (LIMIT_SCALE=2 doubles them all); docs/benchmarks.md says what each fills.
 set -uo pipefail
 
@@ -71,11 +71,13 @@ torchrun1=(torchrun --standalone --nproc_per_node 1 -m vlmtune.train --data_path
 bench=("$PYTHON" "$HERE/benchmarks/throughput.py" --steps 30 --repeats 1)
 
 if [[ -n "$DRY_RUN" ]]; then
-    # The parts a CPU can check: QLoRA's path on the tiny model, the throughput table, vLLM generation if present.
+    # The parts a CPU can check: QLoRA's path on the tiny model, the throughput table, the GRPO step's path.
     row cpu-qlora bitsandbytes 300 - "${train[@]}" --model_id tiny-qwen2-vl --use_qlora true --use_cpu true \
         --max_steps 2 --model_dtype float32 --output_dir "$OUT/cpu-qlora"
     row cpu-throughput - 300 "$OUT/cpu-throughput.json" "${bench[@]}" --model_id tiny-qwen2-vl --steps 3 \
         --warmup 1 --samples 24 --rows vlmtune --json "$OUT/cpu-throughput.json"
+    row cpu-grpo - 300 "$OUT/cpu-grpo.json" "$PYTHON" "$HERE/benchmarks/grpo_step.py" --dry_run \
+        --json "$OUT/cpu-grpo.json"
 fi
 row qlora-cuda bitsandbytes 90 - "${train[@]}" --model_id tiny-qwen2-vl --use_qlora true --bf16 true \
     --output_dir "$OUT/qlora"
@@ -91,11 +93,7 @@ row packing-flash-attn flash_attn 90 "$OUT/packing-fa.json" "${bench[@]}" --size
     --attn flash_attention_2 --json "$OUT/packing-fa.json"
 row throughput-7b-lora trl,flash_attn 240 "$OUT/throughput-7b.json" "${bench[@]}" --size qwen2-vl-7b \
     --activation_checkpointing --attn flash_attention_2 --rows vlmtune,trl --json "$OUT/throughput-7b.json"
-if [[ -f "$HERE/benchmarks/grpo_step.py" ]]; then
-    row grpo-step vlmtune.grpo 120 "$OUT/grpo.json" "$PYTHON" "$HERE/benchmarks/grpo_step.py" --json "$OUT/grpo.json"
-else
-    echo '{"row": "grpo-step", "status": "open: no benchmarks/grpo_step.py yet (vlmtune grpo)", "seconds": 0}' >> "$ROWS"
-fi
+row grpo-step - 120 "$OUT/grpo.json" "$PYTHON" "$HERE/benchmarks/grpo_step.py" --json "$OUT/grpo.json"
 row vllm-cuda vllm 180 "$OUT/vllm.json" "$PYTHON" "$HERE/benchmarks/generation.py" --model_id tiny-qwen2-vl \
     --device cuda --dtype bfloat16 --samples 256 --json "$OUT/vllm.json"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,25 @@ def test_compose_gpu_rows_run_on_a_tiny_composed_model(tmp_path):
     )
     assert result["batch"] == 16 and result["s/step"] > 0
     assert result["hours (1 GPU)"] == pytest.approx(665_000 / result["samples/s"] / 3600)
+
+
+def test_grpo_step_dry_run_writes_every_field(tmp_path, capsys):
+    """benchmarks/grpo_step.py's path (vlmtune grpo's GRPOTrainer, the phase clock, the JSON) on tiny-qwen2-vl."""
+    bench = load_benchmark("grpo_step")
+    bench.main(["--dry_run", "--json", str(tmp_path / "grpo.json")])
+    result = json.loads((tmp_path / "grpo.json").read_text())
+    assert list(result) == [
+        "row", "device", "model", "dtype", "dry_run", "prompts", "num_generations", "max_completion_length",
+        "image_side", "steps", "rollout_s", "train_s", "step_s", "seconds", "tokens_per_s",
+        "generated_tokens_per_s", "completion_tokens_per_step", "peak_mem_gib",
+    ]  # fmt: skip
+    assert result["row"] == "grpo-step" and result["model"] == "tiny-qwen2-vl (dry run)" and result["dry_run"]
+    assert (result["prompts"], result["num_generations"], result["max_completion_length"]) == (2, 2, 8)
+    assert result["steps"] == 2  # 3 steps, the first untimed
+    # The tiny model never stops within 8 tokens at seed 0: 2 x 2 completions of 8 tokens per step.
+    assert result["completion_tokens_per_step"] == 32.0
+    # The Trainer's non-padding token count: 2 timed steps of 4 sequences, each a 42-token prompt + 8 tokens.
+    assert result["tokens_per_s"] * result["seconds"] == pytest.approx(2 * 4 * (42 + 8))
+    assert result["rollout_s"] + result["train_s"] == pytest.approx(result["step_s"])  # medians of 2: means
+    assert result["rollout_s"] > 0 and result["train_s"] > 0 and result["peak_mem_gib"] > 0
+    assert "| tiny-qwen2-vl (dry run) | 2 x 2 | 8 |" in capsys.readouterr().out

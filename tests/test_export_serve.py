@@ -68,6 +68,18 @@ def test_export_copies_an_adapter_vllm_takes(lora_only, tmp_path):
     assert (folder / "vlmtune_args.yaml").exists()
 
 
+@pytest.mark.parametrize("form", ["merged", "adapter"])
+def test_export_refuses_a_folder_that_is_not_empty_in_either_form(form, default_lora, lora_only, tmp_path, capsys):
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "old.txt").write_text("an older export")
+    source = default_lora if form == "merged" else lora_only
+    assert cli_main(["export", "--for", "vllm", str(source), str(tmp_path / "served")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"vlmtune export: error: {tmp_path / 'served'} exists and is not empty; pass a new folder"
+    )
+    assert [path.name for path in (tmp_path / "served").iterdir()] == ["old.txt"]
+
+
 def test_export_refuses_a_full_model(tmp_path, capsys):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "config.json").write_text("{}")

@@ -153,7 +153,8 @@ VIDEO_PACKING_FAMILIES = [family_id for family_id in PACKING_FAMILIES if FAMILIE
 def test_packed_video_samples_match_unpacked(family_id, tmp_path):
     """Videos too: per-sample (for Qwen, temporal 3-D) positions keep a video sample's logits as they are alone."""
     from tests.conftest import write_video
-    from vlmtune.datasets import decode_video, open_image
+    from vlmtune.datasets import open_image
+    from vlmtune.video import decode_video
 
     model, collator = load(family_id, "sdpa")
     seven = digit_png(tmp_path, "7.png", 7, size=32)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ import time
 
 import pytest
 
+from tests.test_export_serve import default_lora, digits  # noqa: F401  (fixtures, for `lora_output`)
 from vlmtune.arguments import DataArguments, ModelArguments, parse_args, yaml_to_argv
 from vlmtune.webui import forms, runs
 
@@ -210,6 +212,16 @@ def test_the_preview_marks_the_trained_spans_in_html(tmp_path):
     assert f"<h4>{data.name} sample 0: 39 tokens, 35 text, 4 media, 8 trained</h4>" in page
 
 
+def test_webui_refuses_a_serve_python_that_is_not_a_program(capsys, tmp_path):
+    from vlmtune.cli import main
+
+    assert main(["webui", "--serve_python", str(tmp_path / "python")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"vlmtune webui: error: --serve_python {tmp_path / 'python'}: not an executable file\n"
+    )
+
+
 def test_webui_without_gradio_names_the_extra(capsys, monkeypatch):
     from vlmtune.cli import main
 
@@ -388,3 +400,197 @@ def test_compose_through_its_tab_and_the_model_tab_offers_the_folder(tmp_path, m
     log, offered = compose_model(*(values[name] for name in COMPOSE_FIELDS))
     assert "vlmtune compose: error: " in log and log.endswith("(exit status 2)")
     assert offered["choices"] == [str(tmp_path / "made")]
+
+
+# --- Serve tab -------------------------------------------------------------------------------------------------
+
+
+def serve_values(output, **changes) -> list:
+    """The Serve tab's field values (forms.SERVE_FIELDS order) as the page passes them: defaults, then `changes`."""
+    values, _ = forms.values_from_words({}, forms.SERVE_FIELDS, "serve")
+    values.update(output=str(output), **changes)
+    return [values[name] for name in forms.SERVE_FIELDS]
+
+
+def cli_error(capsys, argv: list[str]) -> str:
+    """The one line `vlmtune <argv>` prints on stderr when it exits with status 2 (in this process)."""
+    from vlmtune.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 2
+    return capsys.readouterr().err.strip()
+
+
+@pytest.fixture(scope="module")
+def lora_output(request):
+    """tests/test_export_serve.py's one-step tiny-llava-1.5 LoRA run with the defaults: the projector trained
+    fully next to the adapter, so vLLM does not take the adapter alone."""
+    return request.getfixturevalue("default_lora")
+
+
+def test_serve_form_fields_come_from_serves_parser():
+    from vlmtune.serve import build_parser
+
+    actions = [action for action in build_parser()._actions if action.dest != "help"]
+    fields = forms.form_fields(forms.SERVE_FIELDS, "serve")
+    assert [field.name for field in fields] == [action.dest for action in actions]  # every argument has a field
+    for field, action in zip(fields, actions, strict=True):
+        assert (field.default, field.help, field.positional) == (
+            action.default,
+            action.help,
+            not action.option_strings,
+        )
+    assert fields[0] == forms.FormField("output", "text", None, actions[0].help, required=True, positional=True)
+    assert [(field.kind, field.default) for field in fields[1:4]] == [
+        ("text", "127.0.0.1"),
+        ("int", 8000),
+        ("int", 4096),
+    ]
+    # The folder is serve's positional argument, first; a number box's 8123.0 is the port 8123.
+    argv = forms.form_argv(dict(zip(forms.SERVE_FIELDS, serve_values("out dir", port=8123.0), strict=True)), "serve")
+    assert argv == ["out dir", "--port", "8123"]
+    assert forms.shell_command(argv, "serve") == "vlmtune serve 'out dir' --port 8123"
+    assert vars(build_parser().parse_args(argv)) == {
+        **vars(build_parser().parse_args(["x"])),
+        "output": "out dir",
+        "port": 8123,
+    }
+
+
+def test_serve_refuses_bad_words_before_launch_with_the_clis_line(lora_output, tmp_path, capsys):
+    from vlmtune.webui.serve_tab import SERVER_FOLDER, start_server
+
+    missing = tmp_path / "missing"
+    for argv in ([str(lora_output), "--bogus", "1"], [str(missing)], [str(lora_output)]):
+        assert forms.check_argv(argv, "serve") == cli_error(capsys, ["serve", *argv])
+    line = cli_error(capsys, ["serve", str(lora_output)])
+    assert "alone is not servable by vLLM" in line and f"vlmtune export --for vllm {lora_output} OUTPUT" in line
+    assert start_server(*serve_values(lora_output)) == f"**Not started:** {line}"
+    assert start_server(*serve_values(missing)) == f"**Not started:** {cli_error(capsys, ['serve', str(missing)])}"
+    assert not (lora_output / SERVER_FOLDER).exists() and not missing.exists()
+
+
+def wait_for_server(output, seconds: float = 120) -> tuple[str, str, str]:
+    """The Serve tab's state, URL and log tail for `output` once the server answers (a URL) or has ended."""
+    from vlmtune.webui.serve_tab import server_status
+
+    for _ in range(int(seconds * 10)):
+        shown = server_status(str(output))
+        if shown[1] or 'data-state="running"' not in shown[0]:
+            break
+        time.sleep(0.1)
+    return shown
+
+
+def test_export_through_the_tab_then_start_without_vllm_shows_the_clis_line(lora_output, tmp_path, capsys):
+    from vlmtune.webui.serve_tab import export_for_serving, server_status, start_server
+
+    served = tmp_path / "served"
+    log, folder = export_for_serving(f" {lora_output} ", str(served))
+    assert log.startswith(f"$ vlmtune export --for vllm {lora_output} {served}\n{served}: a merged checkpoint; ")
+    assert log.endswith("(exit status 0)") and folder == {"__type__": "update", "value": str(served)}
+    assert (served / "config.json").is_file() and not (served / "adapter_config.json").exists()
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("vLLM is installed here: the tab's start would serve (make test-vllm checks that)")
+    assert server_status(str(served))[0].endswith(f">no server started from the web UI for {served}</span>")
+    message = start_server(*serve_values(served))
+    assert message.startswith(f"Started `vlmtune serve {served}` (pid ")
+    state, url, tail = wait_for_server(served)
+    line = cli_error(capsys, ["serve", str(served)])
+    assert line.startswith("vlmtune serve: error: vLLM is not importable from this Python. ")
+    assert state == f'<span id="serve-state" data-state="failed">failed (exit status 2): {html.escape(line)}</span>'
+    assert url == "" and tail.splitlines()[-1] == line
+
+
+FAKE_SERVER = """#!{python}
+# Stands in for `python -m vlmtune.cli serve OUTPUT --port PORT`: an OpenAI-style /v1/models, nothing else.
+import http.server, json, sys
+
+class Models(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({{"data": [{{"id": "vlmtune"}}]}}).encode() if self.path == "/v1/models" else b""
+        self.send_response(200 if body else 404)
+        self.end_headers()
+        self.wfile.write(body)
+
+print("fake server", *sys.argv[1:], flush=True)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[sys.argv.index("--port") + 1])), Models).serve_forever()
+"""
+
+
+def test_a_server_shows_its_url_once_it_answers_is_one_per_folder_and_stops(lora_output, tmp_path):
+    import socket
+
+    from vlmtune.export import export_for_vllm
+    from vlmtune.webui.serve_tab import last_served, server_folder, server_status, start_server
+
+    served, _ = export_for_vllm(lora_output, tmp_path / "served")
+    python = tmp_path / "python"
+    python.write_text(FAKE_SERVER.format(python=sys.executable))
+    python.chmod(0o755)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    values = serve_values(served, host="0.0.0.0", port=float(port))
+    message = start_server(*values, python=str(python))
+    run = runs.read_run(server_folder(str(served)))
+    try:
+        assert message == (
+            f"Started `vlmtune serve {served} --host 0.0.0.0 --port {port}` (pid {run['pid']}), "
+            f"log in `{served / 'webui_serve' / 'webui_run.log'}`."
+        )
+        state, url, tail = wait_for_server(served)
+        assert url == f"http://127.0.0.1:{port}/v1"
+        assert state.startswith(f'<span id="serve-state" data-state="running">serving vlmtune at {url} (running (pid ')
+        assert tail.splitlines()[0] == f"fake server -m vlmtune.cli serve {served} --host 0.0.0.0 --port {port}"
+        refused = start_server(*values, python=str(python))
+        assert refused.startswith(f"**Not started:** a run is already going in {served / 'webui_serve'} (pid ")
+        assert refused.endswith("stop it first, or choose another output folder")
+        assert last_served() == str(served)  # a reopened page shows this server
+        assert (
+            runs.stop_run(server_folder(str(served)))
+            == f"stopped the run in {served / 'webui_serve'} (pid {run['pid']})"
+        )
+        assert server_status(str(served))[:2] == ('<span id="serve-state" data-state="stopped">stopped</span>', "")
+    finally:
+        try:
+            os.killpg(run["pid"], 9)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.vllm
+def test_the_tabs_start_really_serves_with_the_vllm_python(lora_output, tmp_path):
+    """Start as with `vlmtune webui --serve_python` pointing at vLLM's venv (make test-vllm; ~50 s on 2 busy cores)."""
+    import socket
+    import urllib.request
+
+    from vlmtune.export import export_for_vllm
+    from vlmtune.vllm_backend import VLLM_VENV
+    from vlmtune.webui.serve_tab import server_folder, start_server
+
+    python = f"{os.environ.get('VLLM_VENV', VLLM_VENV)}/bin/python"  # make test-vllm passes its VLLM_VENV
+    if not os.path.isfile(python):
+        pytest.skip(f"no {python} (scripts/setup_vllm_venv.sh)")
+    served, _ = export_for_vllm(lora_output, tmp_path / "served")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert start_server(*serve_values(served, port=port), python=python).startswith("Started `vlmtune serve ")
+    try:
+        state, url, tail = wait_for_server(served, seconds=600)
+        assert url == f"http://127.0.0.1:{port}/v1", f"{state}\n{tail}"
+        assert state.startswith(f'<span id="serve-state" data-state="running">serving vlmtune at {url} (')
+        body = {"model": "vlmtune", "messages": [{"role": "user", "content": "Which digit?"}], "max_tokens": 4}
+        body.update(temperature=0, ignore_eos=True)  # exactly 4 new tokens, whatever the tiny model says
+        request = urllib.request.Request(f"{url}/chat/completions", json.dumps(body).encode())
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            reply = json.load(response)
+        assert (reply["model"], reply["usage"]["completion_tokens"]) == ("vlmtune", 4)
+    finally:
+        runs.stop_run(server_folder(str(served)))

@@ -1,5 +1,6 @@
 """The web UI driven in headless Chromium as a user would: model, data preview, a short run, a GRPO form refused
-before launch, then chat with the run's output.
+before launch, chat with the run's output, then Start in the Serve tab, which in a Python without vLLM shows
+serve's one-line error.
 
 Needs Debian's chromium (`apt-get install chromium`; `make test` installs it when missing) and playwright's
 Python package; skipped without them. Takes a screenshot of each tab; with VLMTUNE_UPDATE_SCREENSHOTS=1 they
@@ -13,6 +14,7 @@ run never changes the checkout.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import re
@@ -214,6 +216,18 @@ def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
             page.get_by_role("tab", name="Merge").click()
             shoot(page, "merge")
             shown = bot.first.inner_text().strip()
+
+            # Serve: the run's output (a full model); without vLLM in this Python, serve's one-line error shows.
+            if importlib.util.find_spec("vllm") is None:
+                page.get_by_role("tab", name="Serve").click()
+                field(page, "serve_output").fill(str(output_dir))
+                page.locator("#serve-start").click()
+                expect(page.locator("#serve-start-message")).to_contain_text(f"Started vlmtune serve {output_dir}")
+                expect(page.locator("#serve-state")).to_have_attribute("data-state", "failed", timeout=120_000)
+                expect(page.locator("#serve-state")).to_contain_text(
+                    "failed (exit status 2): vlmtune serve: error: vLLM is not importable from this Python."
+                )
+                shoot(page, "serve")
         finally:
             browser.close()
             kill_run(output_dir)

@@ -58,10 +58,10 @@ def export_for_vllm(
             f"{output} holds no adapter ({ADAPTER_CONFIG}): a full or merged output is servable as it is "
             f"(vlmtune serve {output})"
         )
+    if target_dir.exists() and any(target_dir.iterdir()):  # either form: never mixed into an older folder
+        raise ArgumentError(f"{target_dir} exists and is not empty; pass a new folder")
     if vllm_note(output) is not None:
         return merge(output, target_dir, base=base, dtype=dtype), "merged"
-    if target_dir.exists() and any(target_dir.iterdir()):
-        raise ArgumentError(f"{target_dir} exists and is not empty; pass a new folder")
     shutil.copytree(output, target_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoint-*"))
     return target_dir, "adapter"
 

@@ -29,7 +29,7 @@ def encode_prompts(
     """
     if media is None:
         media = [load_media(s, num_frames=num_frames) for s in prompts]
-    texts = [collator.render(collator.to_messages(s), add_generation_prompt=True) for s in prompts]
+    texts = [prompt_text(collator, s) for s in prompts]
     # Images grouped per prompt: processors that count images per sample (Gemma 3, Idefics3) need it.
     images = [prompt_images for prompt_images, _ in media]
     # Videos in prompt order, one list of frames each; passed only when there are some (not every family's
@@ -43,6 +43,11 @@ def encode_prompts(
         return_tensors="pt",
         add_special_tokens=collator.adds_bos(texts[0]),  # as in training: no second bos
     )
+
+
+def prompt_text(collator: VLMCollator, sample: Sample) -> str:
+    """The sample up to its last user turn, rendered with the family's template and generation prompt."""
+    return collator.render(collator.to_messages(without_reply(sample)), add_generation_prompt=True)
 
 
 def without_reply(sample: Sample) -> Sample:

@@ -29,11 +29,11 @@ from vlmtune.datasets import (
     check_sample,
     encode_with_media,
     image_problem,
-    video_problem,
 )
 from vlmtune.formats import ReadOptions, iter_samples, read_options
 from vlmtune.progress import progress
 from vlmtune.supported_models import Family
+from vlmtune.video import video_problem
 
 
 @dataclass

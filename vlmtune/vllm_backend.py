@@ -19,8 +19,9 @@ from pathlib import Path
 
 from vlmtune.arguments import ArgumentError
 from vlmtune.collators.base import VLMCollator
-from vlmtune.datasets import Sample, decode_video, open_image
+from vlmtune.datasets import Sample, load_media
 from vlmtune.export import vllm_note
+from vlmtune.inference import prompt_text
 from vlmtune.modeling import checkpoint_path
 from vlmtune.outputs import ADAPTER_CONFIG, base_path, is_adapter, source_entry
 from vlmtune.supported_models import ModelEntry
@@ -136,9 +137,10 @@ class Reply:
 
 def prompt_of(collator: VLMCollator, sample: Sample, num_frames: int = 8) -> tuple[str, list, list]:
     """(the prompt as `vlmtune.inference.generate_replies` renders it: the sample up to its last user turn with
-    the generation prompt; its images; its videos' frames, sampled as in training)."""
-    prompt = collator.render(collator.to_messages(sample)[:-1], add_generation_prompt=True)
-    return prompt, [open_image(path) for path in sample.images], [decode_video(p, num_frames) for p in sample.videos]
+    the generation prompt; its images; its videos' frames, sampled as in training). A file that cannot be read
+    raises BadSample naming it."""
+    images, videos = load_media(sample, num_frames=num_frames)
+    return prompt_text(collator, sample), images, videos
 
 
 def vllm_inputs(collator: VLMCollator, sample: Sample, num_frames: int) -> dict:

@@ -98,7 +98,7 @@ def split_placeholders(text: str) -> list[dict[str, str]]:
 
 
 def timed_video_inputs(inputs: dict[str, Any], videos: list) -> dict[str, Any]:
-    """Processor inputs for videos that vlmtune has already sampled (`vlmtune.datasets.decode_video`), for
+    """Processor inputs for videos that vlmtune has already sampled (`vlmtune.video.decode_video`), for
     processors that write frame times into the prompt (Qwen3-VL, Qwen3.5, SmolVLM2): no second sampling
     (`do_sample_frames=False`), and each video's real frame rate and frame numbers, which a `DecodedVideo`
     carries (a plain list of frames has none: the processor then guesses, e.g. 24 fps)."""

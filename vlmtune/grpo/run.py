@@ -9,6 +9,8 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from vlmtune.arguments import ArgumentError, DataArguments, ModelArguments, TrainingArguments
+from vlmtune.collators.base import VLMCollator
+from vlmtune.datasets import Sample
 from vlmtune.grpo.arguments import GRPOArguments
 from vlmtune.grpo.data import PromptDataset, keep_samples, read_prompts
 from vlmtune.grpo.loss import LossSettings
@@ -45,21 +47,57 @@ def grpo(
     callbacks: list[TrainerCallback] | None = None,
 ) -> GRPOTrainer:
     """Check the prompts and rewards, load the model, train with GRPO, save (same output layout as train)."""
+    entry, rewards, prompts = check_grpo_run(model_args, data_args, training_args, grpo_args)
+    model, processor, collator = load_model_and_collator(entry, model_args, data_args)
+    trainer = grpo_trainer(
+        entry,
+        model,
+        processor,
+        collator,
+        prompts,
+        rewards,
+        (model_args, data_args, training_args, grpo_args),
+        callbacks,
+    )
+    output_dir = Path(training_args.output_dir)
+    trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
+    save_outputs(trainer, processor, (model_args, data_args, training_args, grpo_args), output_dir)
+    return trainer
+
+
+def check_grpo_run(
+    model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments, grpo_args: GRPOArguments
+) -> tuple[ModelEntry, dict, list[Sample]]:
+    """(the registered model, the reward functions, the prompts): every check that needs no weights."""
     entry = check_run(model_args, training_args)
-    family = entry.family
     rewards = reward_functions(grpo_args)  # bad names fail now
     columns = tuple(sorted({c for name in grpo_args.reward_funcs for c in REWARD_COLUMNS.get(name, ())}))
-    prompts = read_prompts(data_args.data_path, family, data_args, columns)
+    prompts = read_prompts(data_args.data_path, entry.family, data_args, columns)
     if grpo_args.use_vllm:
         check_vllm(entry, model_args, training_args)
+    return entry, rewards, prompts
 
-    model, processor, collator = load_model_and_collator(entry, model_args, data_args)
+
+def grpo_trainer(
+    entry: ModelEntry,
+    model,
+    processor,
+    collator: VLMCollator,
+    prompts: list[Sample],
+    rewards: dict,
+    args: tuple[ModelArguments, DataArguments, TrainingArguments, GRPOArguments],
+    callbacks: list[TrainerCallback] | None = None,
+) -> GRPOTrainer:
+    """The GRPOTrainer of a run around a loaded model, made trainable here (`grpo`; benchmarks/grpo_step.py
+    passes a real-size random-init model)."""
+    model_args, data_args, training_args, grpo_args = args
+    family = entry.family
     model, part_lrs = make_trainable(model, family, model_args, training_args)
     reference = None
     if grpo_args.beta != 0.0 and not hasattr(model, "disable_adapter"):
         # Full finetuning has no adapter to switch off: the reference is a frozen copy of the starting weights.
         reference = copy.deepcopy(model).eval().requires_grad_(False)
-    trainer = GRPOTrainer(
+    return GRPOTrainer(
         model=model,
         args=training_args,
         train_dataset=PromptDataset(prompts),
@@ -95,10 +133,6 @@ def grpo(
         reference=reference,
         llm=start_rollout_engine(entry, model_args, grpo_args) if grpo_args.use_vllm else None,
     )
-    output_dir = Path(training_args.output_dir)
-    trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
-    save_outputs(trainer, processor, (model_args, data_args, training_args, grpo_args), output_dir)
-    return trainer
 
 
 def check_vllm(entry: ModelEntry, model_args: ModelArguments, training_args: TrainingArguments) -> None:

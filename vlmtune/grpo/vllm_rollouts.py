@@ -25,7 +25,7 @@ import torch
 from vlmtune.collators.base import VLMCollator
 from vlmtune.datasets import Sample, load_media
 from vlmtune.grpo.rollouts import Rollouts, SamplingSettings, completion_mask, stop_token_ids
-from vlmtune.inference import encode_prompts
+from vlmtune.inference import encode_prompts, prompt_text
 from vlmtune.supported_models import ModelEntry
 from vlmtune.vllm_backend import import_vllm, media_limits, model_impl_of, multi_modal_data, start_engine
 
@@ -60,7 +60,7 @@ def generate_completions_vllm(
     media = [load_media(sample, num_frames=settings.num_frames) for sample in prompts]
     requests = []
     for sample, (images, videos) in zip(prompts, media, strict=True):
-        text = collator.render(collator.to_messages(sample), add_generation_prompt=True)
+        text = prompt_text(collator, sample)  # as encode_prompts renders it
         data = multi_modal_data(images, videos)
         requests.append({"prompt": text, "multi_modal_data": data} if data else {"prompt": text})
     add_bos = collator.adds_bos(requests[0]["prompt"])  # as in training: no second bos

@@ -2,13 +2,14 @@
 
 A tab function takes `fields`, the shared dict of the page's components (key -> component), adds the components
 it renders (the Model tab renders model_id, the Data tab data_path ..., the GRPO tab its own fields under
-`grpo_` keys) and wires its buttons. Adding a command's tab (serve) is one more function and one line in `tabs()`.
+`grpo_` keys) and wires its buttons. Adding a command's tab is one more function and one line in `tabs()`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import html
 import io
 import shutil
@@ -290,11 +291,12 @@ def compose_tab(fields: dict) -> None:
     button.click(compose_model, inputs, [log, fields["composed"]])
 
 
-def tabs():
+def tabs(serve_python: str = sys.executable):
+    """The page's tabs, in order, as (title, function); `serve_python` runs `vlmtune serve` (one with vLLM)."""
     from vlmtune.webui.chat_tab import chat_tab
+    from vlmtune.webui.serve_tab import serve_tab
     from vlmtune.webui.train_tab import grpo_tab, train_tab
 
-    # (title, function): the page's tabs, in order. A serve tab goes here when that command lands.
     return [
         ("Model", model_tab),
         ("Data", data_tab),
@@ -303,18 +305,21 @@ def tabs():
         ("Chat", chat_tab),
         ("Merge", merge_tab),
         ("Compose", compose_tab),
+        ("Serve", functools.partial(serve_tab, python=serve_python)),
     ]
 
 
-def build_app() -> gr.Blocks:
+def build_app(serve_python: str = sys.executable) -> gr.Blocks:
+    from vlmtune.webui.serve_tab import last_served
     from vlmtune.webui.train_tab import FORMS, restore_last_run
 
     fields: dict = {}
     with gr.Blocks(title="vlmtune") as app:
         gr.Markdown("# vlmtune\nFinetune a vision-language model: pick it, check the data, train, talk to it.")
-        for title, make_tab in tabs():
+        for title, make_tab in tabs(serve_python):
             with gr.Tab(title, id=title.lower()):
                 make_tab(fields)
         for form in FORMS:  # each run tab reopens on the newest run of its command this server started
             app.load(lambda form=form: restore_last_run(form), None, [fields[key] for key in form.inputs])
+        app.load(last_served, None, fields["serve_output"])  # the Serve tab reopens on its newest server
     return app

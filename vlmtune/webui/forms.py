@@ -2,7 +2,8 @@
 
 Each field takes its type, choices, default and help text from the argparse action that the command's parser
 makes for it (`command_parser`: `vlmtune train`'s HfArgumentParser over ModelArguments, DataArguments,
-TrainingArguments; `vlmtune grpo`'s, which adds GRPOArguments; `vlmtune compose`'s argparse parser), so a form
+TrainingArguments; `vlmtune grpo`'s, which adds GRPOArguments; the argparse parsers of `vlmtune compose` and
+`vlmtune serve`), so a form
 cannot drift from the command line. The form's values become the same command-line words the command takes
 (`form_argv`), a YAML file for `--config` (`to_yaml`), a shell command (`shell_command`), and are checked by the
 same parsing before a run starts (`check_argv`). Every function takes the command's name, `train` by default.
@@ -77,13 +78,24 @@ COMPOSE_FIELDS = [
     "pixel_shuffle_factor",
     "seed",
 ]
+SERVE_FIELDS = [  # all of `vlmtune serve`'s arguments
+    "output",
+    "host",
+    "port",
+    "max_model_len",
+    "served_model_name",
+    "base",
+    "dtype",
+    "kv_cache_bytes",
+]
 GROUPS = {cls.__name__: {f.name for f in dataclasses.fields(cls)} for cls in (ModelArguments, DataArguments)}
 
 
 @dataclass(frozen=True)
 class FormField:
     """One argument as a form field: `kind` is bool, int, float, choice, text or list (several words, e.g.
-    `--reward_funcs format accuracy`, shown as one text; `item` is the kind of each: int, float or text)."""
+    `--reward_funcs format accuracy`, shown as one text; `item` is the kind of each: int, float or text).
+    A `positional` argument is written as its value alone, e.g. `vlmtune serve OUTPUT`."""
 
     name: str
     kind: str
@@ -92,10 +104,11 @@ class FormField:
     required: bool = False
     choices: tuple[str, ...] = ()
     item: str = "text"
+    positional: bool = False
 
 
 def command_parser(command: str = "train") -> argparse.ArgumentParser:
-    """The argument parser of `vlmtune <command>`: train, grpo or compose."""
+    """The argument parser of `vlmtune <command>`: train, grpo, compose or serve."""
     if command == "train":
         return build_parser()
     if command == "grpo":
@@ -106,6 +119,10 @@ def command_parser(command: str = "train") -> argparse.ArgumentParser:
         from vlmtune.compose import build_parser as compose_parser
 
         return compose_parser()
+    if command == "serve":
+        from vlmtune.serve import build_parser as serve_parser
+
+        return serve_parser()
     raise ValueError(f"no form for vlmtune {command}")
 
 
@@ -130,7 +147,8 @@ def form_field(action: argparse.Action) -> FormField:
         kind = number
     default = action.default if action.default is not argparse.SUPPRESS else None
     choices = tuple(str(choice) for choice in action.choices or ())
-    return FormField(action.dest, kind, default, action.help or "", bool(action.required), choices, number)
+    positional = not action.option_strings
+    return FormField(action.dest, kind, default, action.help or "", bool(action.required), choices, number, positional)
 
 
 def form_fields(names: list[str], command: str = "train") -> list[FormField]:
@@ -197,11 +215,14 @@ def changed_values(values: dict[str, Any], command: str = "train") -> dict[str, 
 
 
 def form_argv(values: dict[str, Any], command: str = "train") -> list[str]:
-    """`vlmtune <command>` command-line words for the form's values."""
-    argv = []
+    """`vlmtune <command>` command-line words for the form's values: the positional arguments' first."""
+    positional = {field.name for field in form_fields(list(values), command) if field.positional}
+    argv, flags = [], []
     for name, value in changed_values(values, command).items():
-        argv += [f"--{name}", *(map(_word, value) if isinstance(value, list) else [_word(value)])]
-    return argv
+        words = list(map(_word, value)) if isinstance(value, list) else [_word(value)]
+        argv += words if name in positional else []
+        flags += [] if name in positional else [f"--{name}", *words]
+    return argv + flags
 
 
 def to_yaml(values: dict[str, Any], command: str = "train") -> str:
@@ -228,12 +249,18 @@ def shell_command(argv: list[str], command: str = "train") -> str:
 
 
 def check_argv(argv: list[str], command: str = "train") -> str | None:
-    """None when `vlmtune <command>` (train or grpo) would accept these words, else the one-line message it would
-    print: the parsing and the dataclasses' checks, the model id, and (grpo) the reward names and plugin files."""
+    """None when `vlmtune <command>` (train, grpo or serve) would accept these words, else the one-line message it
+    would print: the parsing and the dataclasses' checks, the model id, (grpo) the reward names and plugin files,
+    (serve) the output folder and whether vLLM takes it, as serve checks them before it starts vLLM."""
     from vlmtune.supported_models import UnknownNameError, get_model
 
     stderr = io.StringIO()
     try:
+        if command == "serve":
+            from vlmtune.serve import server_command
+
+            server_command(command_parser(command).parse_args(argv))
+            return None
         with contextlib.redirect_stderr(stderr):
             parsed = command_parser(command).parse_args_into_dataclasses(args=argv)
         get_model(parsed[0].model_id)

@@ -1,8 +1,9 @@
-"""Runs started from the web UI: one `vlmtune train` (or `grpo`) process per output folder (no gradio here).
+"""Runs started from the web UI: one `vlmtune train` (or `grpo`, `serve`) process per folder (no gradio here).
 
 A run is the real command, `python -m vlmtune.cli train ...`, started in its own session (process group) under
 a one-line `sh` that records its exit status, so it neither stops nor loses its status when the browser or the
-UI server goes away. Everything about it lives in its output folder:
+UI server goes away. Everything about it lives in its folder (a run's output folder; a server's is a folder in
+the output it serves, vlmtune.webui.serve_tab):
 
     webui_run.json    pid (of the process group), argv, start time: the lock; a second start is refused
     webui_run.log     stdout and stderr of the run (the Trainer's progress bar and logged losses)
@@ -71,10 +72,12 @@ def is_alive(run: dict) -> bool:
     return process_start(run["pid"]) == run["process_start"]
 
 
-def start_run(argv: list[str], python: str = sys.executable, command: str = "train") -> dict:
-    """Start `vlmtune <command> argv` detached (a command that trains with the HF Trainer into --output_dir);
-    RunRefused when a run is already going in its output folder."""
-    output_dir = Path(output_argv(argv)).resolve()
+def start_run(
+    argv: list[str], python: str = sys.executable, command: str = "train", folder: str | Path | None = None
+) -> dict:
+    """Start `vlmtune <command> argv` detached, its files in `folder` (by default the --output_dir a command that
+    trains with the HF Trainer writes); RunRefused when a run is already going there."""
+    output_dir = Path(folder or output_argv(argv)).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     with open(output_dir / ".webui.lock", "w") as lock:  # two UI servers starting in one folder at once
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -82,7 +85,7 @@ def start_run(argv: list[str], python: str = sys.executable, command: str = "tra
         if run and is_alive(run):
             raise RunRefused(
                 f"a run is already going in {output_dir} (pid {run['pid']}, started {run['started']}): "
-                "stop it first, or choose another output_dir"
+                f"stop it first, or choose another {'output folder' if folder else 'output_dir'}"
             )
         exit_file, log_file = output_dir / EXIT_FILE, output_dir / LOG_FILE
         exit_file.unlink(missing_ok=True)
