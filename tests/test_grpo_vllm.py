@@ -155,3 +155,16 @@ def test_grpo_use_vllm_trains_two_steps_with_the_engine_sampling(tmp_path):
     rows = (tmp_path / "out" / "completions.jsonl").read_text().splitlines()
     assert len(rows) == 2 * 2 * 4  # two steps of two prompts with four completions each
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+
+
+def test_use_vllm_refuses_a_family_vllm_does_not_implement_in_one_line(tmp_path, capsys):
+    from vlmtune import cli
+
+    (tmp_path / "rewards.py").write_text(PLUGIN)
+    argv = grpo_argv(tmp_path, "--use_vllm", "true", "--model_id", "tiny-llama-3.2-vision")
+    assert cli.main(["grpo", *argv]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == [
+        "vlmtune grpo: error: --use_vllm: vLLM does not implement llama-3.2-vision (README 'Serving with vLLM'); "
+        "drop --use_vllm"
+    ]
