@@ -137,12 +137,24 @@ def test_a_reward_that_raises_stops_the_run_with_one_line(tmp_path, capsys):
         (["--loss_type", "ppo"], "--loss_type must be one of"),
         (["--num_generations", "1"], "--num_generations must be at least 2"),
         (["--reward_weights", "1", "2"], "--reward_weights has 2 value(s) for 3 reward(s)"),
+        (["--use_vllm", "true", "--vllm_max_model_len", "6"], "--vllm_max_model_len must exceed"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, flag, message):
     (tmp_path / "rewards.py").write_text(PLUGIN)
     assert cli.main(["grpo", *grpo_argv(tmp_path, *flag)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_use_vllm_without_vllm_exits_2_with_how_to_install_it(tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here: tests/test_grpo_vllm.py runs it")
+    (tmp_path / "rewards.py").write_text(PLUGIN)
+    assert cli.main(["grpo", *grpo_argv(tmp_path, "--use_vllm", "true")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "vLLM is not importable from this Python" in errors[0]
 
 
 def test_prompts_keep_solution_and_extra_columns(tmp_path):

@@ -35,6 +35,9 @@ INSTALL_HINT = (
 # Families vLLM 0.32 does not implement but runs through its transformers backend (`model_impl="transformers"`),
 # checked with greedy tokens equal to transformers' (tests/test_vllm.py).
 TRANSFORMERS_BACKEND_FAMILIES = ("perception-lm", "video-llama3")
+# Families vLLM 0.32 implements neither natively nor through its transformers backend (README "Serving with
+# vLLM": `_get_num_multimodal_tokens` is missing from their processors).
+NOT_IMPLEMENTED_FAMILIES = ("llama-3.2-vision", "ovis2")
 # What the engine is told to reserve for its KV cache; tiny and test models need little.
 DEFAULT_KV_CACHE_BYTES = 1 << 30
 
@@ -104,9 +107,11 @@ def start_engine(
     kv_cache_bytes: int = DEFAULT_KV_CACHE_BYTES,
     limits: dict[str, int] | None = None,
     model_impl: str = "auto",
+    logprobs_mode: str = "raw_logprobs",
 ):
     """A `vllm.LLM` on a full model folder; `max_lora_rank` enables LoRA adapters up to that rank;
-    `model_impl="transformers"` runs the model through vLLM's transformers backend (for families vLLM lacks)."""
+    `model_impl="transformers"` runs the model through vLLM's transformers backend (for families vLLM lacks);
+    `logprobs_mode="processed_logprobs"` records log-probs after temperature and biases (GRPO rollouts)."""
     vllm = import_vllm()
     in_process_environment()
     lora = {"enable_lora": True, "max_lora_rank": max_lora_rank} if max_lora_rank else {}
@@ -119,6 +124,7 @@ def start_engine(
         limit_mm_per_prompt=limits or {"image": 1},
         seed=0,
         model_impl=model_impl,
+        logprobs_mode=logprobs_mode,
         **lora,
     )
 
@@ -140,12 +146,18 @@ def prompt_of(collator: VLMCollator, sample: Sample, num_frames: int = 8) -> tup
 def vllm_inputs(collator: VLMCollator, sample: Sample, num_frames: int) -> dict:
     """The prompt text and media of a sample, as vLLM's multimodal prompt dict (the text rendered as for HF)."""
     prompt, images, videos = prompt_of(collator, sample, num_frames)
+    media = multi_modal_data(images, videos)
+    return {"prompt": prompt, "multi_modal_data": media} if media else {"prompt": prompt}
+
+
+def multi_modal_data(images: list, videos: list) -> dict:
+    """A prompt's opened images and videos' frames as vLLM's `multi_modal_data` (empty when it has none)."""
     media = {}
     if images:
         media["image"] = images if len(images) > 1 else images[0]
     if videos:
         media["video"] = [list(frames) for frames in videos] if len(videos) > 1 else list(videos[0])
-    return {"prompt": prompt, "multi_modal_data": media} if media else {"prompt": prompt}
+    return media
 
 
 def vllm_generate(

@@ -101,6 +101,16 @@ class GRPOArguments:
         default=10,
         metadata={"help": "Write sample completions with their rewards to completions.jsonl every N steps."},
     )
+    use_vllm: bool = field(
+        default=False,
+        metadata={
+            "help": "Sample the rollouts with vLLM (an engine in this process, one process), the policy's weights "
+            "pushed to it after each optimizer step; needs vLLM installed (README 'Serving with vLLM')."
+        },
+    )
+    vllm_max_model_len: int = field(
+        default=4096, metadata={"help": "With --use_vllm: the engine's longest prompt + completion in tokens."}
+    )
 
     def __post_init__(self):
         if self.num_generations < 2:
@@ -134,6 +144,8 @@ class GRPOArguments:
         for name in ("think_tags", "answer_tags"):
             if len(getattr(self, name)) != 2:
                 raise ArgumentError(f"--{name} needs two values: the opening and the closing tag")
+        if self.vllm_max_model_len <= self.max_completion_length:
+            raise ArgumentError("--vllm_max_model_len must exceed --max_completion_length (it holds the prompt too)")
         if self.overlong_buffer < 0 or self.log_completions_steps < 1:
             raise ArgumentError("--overlong_buffer must not be negative and --log_completions_steps must be positive")
 

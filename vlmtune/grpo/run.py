@@ -8,7 +8,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
+from vlmtune.arguments import ArgumentError, DataArguments, ModelArguments, TrainingArguments
 from vlmtune.collators.base import VLMCollator
 from vlmtune.datasets import Sample
 from vlmtune.grpo.arguments import GRPOArguments
@@ -17,6 +17,7 @@ from vlmtune.grpo.loss import LossSettings
 from vlmtune.grpo.rewards import resolve_rewards
 from vlmtune.grpo.rollouts import SamplingSettings
 from vlmtune.grpo.trainer import GRPOTrainer
+from vlmtune.modeling import checkpoint_path
 from vlmtune.supported_models import ModelEntry
 from vlmtune.train import check_run, load_model_and_collator, make_trainable, resolve_resume, save_outputs
 
@@ -72,6 +73,8 @@ def check_grpo_run(
     rewards = reward_functions(grpo_args)  # bad names fail now
     columns = tuple(sorted({c for name in grpo_args.reward_funcs for c in REWARD_COLUMNS.get(name, ())}))
     prompts = read_prompts(data_args.data_path, entry.family, data_args, columns)
+    if grpo_args.use_vllm:
+        check_vllm(entry, model_args, training_args)
     return entry, rewards, prompts
 
 
@@ -128,4 +131,29 @@ def grpo_trainer(
         mask_truncated_completions=grpo_args.mask_truncated_completions,
         log_completions_steps=grpo_args.log_completions_steps,
         reference=reference,
+        llm=start_rollout_engine(entry, model_args, grpo_args) if grpo_args.use_vllm else None,
     )
+
+
+def check_vllm(entry: ModelEntry, model_args: ModelArguments, training_args: TrainingArguments) -> None:
+    """--use_vllm: vLLM importable, a family it runs, one process, no QLoRA (ArgumentError otherwise)."""
+    from vlmtune.vllm_backend import NOT_IMPLEMENTED_FAMILIES, import_vllm
+
+    import_vllm()
+    if entry.family_id in NOT_IMPLEMENTED_FAMILIES:
+        raise ArgumentError(
+            f"--use_vllm: vLLM does not implement {entry.family_id} (README 'Serving with vLLM'); drop --use_vllm"
+        )
+    if training_args.world_size > 1:
+        raise ArgumentError("--use_vllm runs its engine in the training process: launch one process, not several")
+    if model_args.use_qlora:
+        raise ArgumentError("--use_vllm with --use_qlora is not supported yet (4-bit weights are not pushed)")
+
+
+def start_rollout_engine(entry: ModelEntry, model_args: ModelArguments, grpo_args: GRPOArguments):
+    """The vLLM engine on the run's starting checkpoint, in the training dtype (the trainer pushes the policy's
+    own weights before the first rollouts)."""
+    from vlmtune.grpo.vllm_rollouts import rollout_engine
+
+    folder = checkpoint_path(entry, model_args.model_local_path)
+    return rollout_engine(folder, entry, grpo_args.vllm_max_model_len, dtype=model_args.model_dtype)

@@ -47,6 +47,7 @@ class GRPOTrainer(VLMTrainer):
         mask_truncated_completions: bool = False,
         log_completions_steps: int = 10,
         reference: torch.nn.Module | None = None,
+        llm: Any = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -60,6 +61,8 @@ class GRPOTrainer(VLMTrainer):
         self.mask_truncated_completions = mask_truncated_completions
         self.log_completions_steps = log_completions_steps
         self.reference = None if reference is None else reference.to(self.args.device)
+        self.llm = llm  # a vLLM engine (--use_vllm) samples the rollouts; None: `model.generate`
+        self.pushed_step: int | None = None  # the optimizer step whose weights the engine holds
         self.model_accepts_loss_kwargs = False  # the Trainer divides each micro-batch's loss by the accumulation
         self.buffered: list[dict[str, Any]] = []  # the last optimizer step's rollouts, for num_iterations > 1
         self.windows = 0
@@ -92,7 +95,7 @@ class GRPOTrainer(VLMTrainer):
         return self.buffered, self.accelerator.gather(tokens).sum() / self.accelerator.num_processes
 
     def make_batch(self, prompts: list[Sample]) -> dict[str, Any]:
-        rollouts = generate_completions(self.model, self.collator, prompts, self.sampling)
+        rollouts = self.generate(prompts)
         rewards, per_reward = self.score(rollouts)
         advantages, tied = group_advantages(rewards, self.sampling.num_generations, self.scale_rewards)
         mask = rollouts.completion_mask
@@ -113,6 +116,18 @@ class GRPOTrainer(VLMTrainer):
         self.record_rollout_metrics(rollouts, rewards, per_reward, tied)
         self.log_completions(rollouts, per_reward, rewards, advantages)
         return batch
+
+    def generate(self, prompts: list[Sample]) -> Rollouts:
+        """The rollouts of the current policy: by `model.generate`, or by the vLLM engine once it holds the
+        weights of this optimizer step (pushed before the first rollouts too: the run may start from an adapter)."""
+        if self.llm is None:
+            return generate_completions(self.model, self.collator, prompts, self.sampling)
+        from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, push_weights
+
+        if self.pushed_step != self.state.global_step:
+            push_weights(self.llm, self.accelerator.unwrap_model(self.model))
+            self.pushed_step = self.state.global_step
+        return generate_completions_vllm(self.llm, self.collator, prompts, self.sampling)
 
     def score(self, rollouts: Rollouts) -> tuple[torch.Tensor, dict[str, list[float | None]]]:
         """(weighted total per completion, NaN where every reward said None; each reward's scores)."""

@@ -1,0 +1,167 @@
+"""GRPO rollouts sampled by vLLM (`vlmtune grpo --use_vllm`): the same `Rollouts` as the transformers backend.
+
+    from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, push_weights, rollout_engine
+    llm = rollout_engine(model_folder, entry, max_model_len=4096)   # records processed log-probs
+    rollouts = generate_completions_vllm(llm, collator, prompts, settings)
+    push_weights(llm, model)                                         # after each optimizer step
+
+vLLM renders nothing itself: each prompt is the family's template rendered as for the transformers backend,
+with its images and video frames as vLLM's multimodal data; vLLM expands the media placeholders with the
+family's own processor. The processor inputs the training forward needs (`prompt_inputs`) come from
+`encode_prompts`, exactly as in `generate_completions`, so the loss sees the same tokens whichever backend
+sampled. The log-probs vLLM records are "processed" ones (`logprobs_mode="processed_logprobs"`): log-softmax of
+the logits after the media-token bias and division by the temperature (and, with top_p < 1, renormalised over
+the nucleus, as TRL's vLLM path records them). They are the log-probs of the distribution sampled from, so they
+exceed the training forward's by the media tokens' probability mass (-log(1 - p_media); 3e-3 on the tiny
+models' ~1k-token vocabularies, ~0 on a trained model), where the transformers backend records the logits
+before its suppression. The loss recomputes its own log-probs in the training forward; these serve the
+`sampling/logp_abs_diff` metric and the parity test (tests/test_grpo_vllm.py).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vlmtune.collators.base import VLMCollator
+from vlmtune.datasets import Sample, load_media
+from vlmtune.grpo.rollouts import Rollouts, SamplingSettings, completion_mask, stop_token_ids
+from vlmtune.inference import encode_prompts, prompt_text
+from vlmtune.supported_models import ModelEntry
+from vlmtune.vllm_backend import import_vllm, media_limits, model_impl_of, multi_modal_data, start_engine
+
+# Added to the logits of media tokens (vLLM clamps a bias to +-100): after a softmax their probability is
+# ~e^-100 of the others', so they are never sampled (transformers' backend uses `suppress_tokens`).
+MEDIA_TOKEN_BIAS = -100.0
+
+
+def sampling_params(collator: VLMCollator, settings: SamplingSettings):
+    """vLLM's sampling parameters for G completions per prompt, stopping where the transformers backend stops."""
+    vllm = import_vllm()
+    return vllm.SamplingParams(
+        n=settings.num_generations,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        top_k=0,  # no top-k, whatever the checkpoint's generation_config says (as the transformers backend)
+        min_p=0.0,
+        repetition_penalty=1.0,
+        max_tokens=settings.max_completion_length,
+        stop_token_ids=stop_token_ids(collator),
+        logprobs=0,  # the sampled token's log-prob only
+        logit_bias=dict.fromkeys(sorted(collator.media_token_ids), MEDIA_TOKEN_BIAS) or None,
+    )
+
+
+@torch.no_grad()
+def generate_completions_vllm(
+    llm, collator: VLMCollator, prompts: list[Sample], settings: SamplingSettings
+) -> Rollouts:
+    """`settings.num_generations` completions per prompt sampled by the engine `llm` (a `vllm.LLM` started with
+    `logprobs_mode="processed_logprobs"`, e.g. by `rollout_engine`); fields as `generate_completions`'."""
+    media = [load_media(sample, num_frames=settings.num_frames) for sample in prompts]
+    requests = []
+    for sample, (images, videos) in zip(prompts, media, strict=True):
+        text = prompt_text(collator, sample)  # as encode_prompts renders it
+        data = multi_modal_data(images, videos)
+        requests.append({"prompt": text, "multi_modal_data": data} if data else {"prompt": text})
+    add_bos = collator.adds_bos(requests[0]["prompt"])  # as in training: no second bos
+    outputs = llm.generate(
+        requests,
+        sampling_params(collator, settings),
+        use_tqdm=False,
+        tokenization_kwargs={"add_special_tokens": add_bos},
+    )
+    completions = [completion for output in outputs for completion in output.outputs]  # prompt-major, G each
+    if len(completions) != len(prompts) * settings.num_generations:
+        raise RuntimeError(f"vLLM returned {len(completions)} completions for {len(prompts)} prompts")
+
+    repeated = [prompt for prompt in prompts for _ in range(settings.num_generations)]
+    repeated_media = [item for item in media for _ in range(settings.num_generations)]
+    tokenizer = collator.tokenizer
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        inputs = dict(encode_prompts(collator, repeated, settings.num_frames, media=repeated_media))
+    finally:
+        tokenizer.padding_side = padding_side
+
+    length = max(1, max(len(completion.token_ids) for completion in completions))
+    completion_ids = torch.full((len(completions), length), collator.pad_token_id, dtype=torch.long)
+    sampling_logps = torch.zeros(len(completions), length)
+    within = torch.zeros(len(completions), length, dtype=torch.long)
+    for row, completion in enumerate(completions):
+        ids = list(completion.token_ids)
+        completion_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        sampling_logps[row, : len(ids)] = torch.tensor(
+            [step[token].logprob for step, token in zip(completion.logprobs, ids, strict=True)]
+        )
+        within[row, : len(ids)] = 1
+    # Up to and including the first stop token, and never into the padding (the pad id may be a stop id).
+    stop_ids = stop_token_ids(collator)
+    up_to_stop, _ = completion_mask(completion_ids, stop_ids)
+    mask = up_to_stop * within
+    is_stop = torch.isin(completion_ids, torch.tensor(stop_ids)) & within.bool()
+    truncated = ~is_stop.any(dim=1)
+    texts = tokenizer.batch_decode(
+        completion_ids * mask + collator.pad_token_id * (1 - mask), skip_special_tokens=True
+    )
+    return Rollouts(repeated, inputs, completion_ids, mask, truncated, sampling_logps * mask, texts)
+
+
+def rollout_engine(model_folder: str, entry: ModelEntry, max_model_len: int, dtype: str = "auto"):
+    """An in-process vLLM engine on a full model folder that records processed log-probs (see the docstring)."""
+    return start_engine(
+        model_folder,
+        max_model_len=max_model_len,
+        dtype=dtype,
+        limits=media_limits(entry.family),
+        model_impl=model_impl_of(entry.family_id),
+        logprobs_mode="processed_logprobs",
+    )
+
+
+@torch.no_grad()
+def policy_weights(model) -> dict[str, torch.Tensor]:
+    """The policy's full weights in the released key layout (what vLLM loads): a PEFT model's LoRA deltas added
+    to copies of their base weights and its fully trained modules (`modules_to_save`) in place of the
+    originals, without changing the training model; a plain model's parameters as they are."""
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+    from transformers.core_model_loading import revert_weight_conversion
+
+    from vlmtune.released import released_layout
+
+    if not isinstance(model, PeftModel):
+        base, state = model, dict(model.state_dict())
+    else:
+        base, adapter = model.get_base_model(), model.active_adapter
+        deltas = {
+            f"{name}.weight": layer.get_delta_weight(adapter)
+            for name, layer in base.named_modules()
+            if isinstance(layer, LoraLayer) and adapter in layer.lora_A
+        }
+        state = {}
+        for name, tensor in base.state_dict().items():
+            if "lora_" in name or ".original_module." in name:
+                continue
+            name = name.replace(".base_layer.", ".").replace(f".modules_to_save.{adapter}.", ".")
+            state[name] = tensor + deltas[name].to(tensor.dtype) if name in deltas else tensor
+    with released_layout(base):  # the family's whole conversion mapping, as save_released writes
+        return revert_weight_conversion(base, state)
+
+
+def push_weights(llm, model) -> None:
+    """Load the policy's current weights into the engine and drop everything computed with the old ones.
+
+    `LLM.collective_rpc("reload_weights", ...)` (a public `LLM` method calling the worker's `reload_weights`,
+    vLLM's in-place reload) takes weights in the checkpoint's format and redoes what vLLM does after loading a
+    checkpoint: on CPU its linear layers keep only a repacked copy, so the model's own `load_weights` alone
+    cannot refill them. Then the caches of results of the old weights are dropped, as vLLM's engine says to do
+    when weights change: the encoder cache (image features of the old vision tower, on the scheduler's side
+    too: `llm.llm_engine.reset_encoder_cache`, which `LLM` itself does not wrap) and the prompts' KV
+    (`reset_prefix_cache`). The engine runs in this process (`vlmtune.vllm_backend.start_engine`), so the
+    tensors are handed over, not serialized.
+    """
+    weights = policy_weights(model)
+    reload = {"weights_iterator": iter(weights.items()), "is_checkpoint_format": True}
+    llm.collective_rpc("reload_weights", kwargs=reload)
+    llm.llm_engine.reset_encoder_cache()
+    llm.reset_prefix_cache()
