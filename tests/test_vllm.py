@@ -7,7 +7,6 @@ vLLM and in transformers on a prompt with an image.
 
 from __future__ import annotations
 
-import gc
 import json
 
 import pytest
@@ -30,6 +29,7 @@ from vlmtune.vllm_backend import (  # noqa: E402  (after the importorskip)
     model_impl_of,
     prompt_of,
     start_engine,
+    stop_engine,
     vllm_generate,
 )
 
@@ -108,8 +108,7 @@ def engine_ids(folder, collator, sample: Sample, **engine_kwargs) -> list[int]:
     try:
         return greedy(llm, collator, sample)
     finally:
-        del llm
-        gc.collect()
+        stop_engine(llm)
 
 
 @pytest.mark.parametrize("family_id", VLLM_FAMILIES)
@@ -134,8 +133,7 @@ def test_adapter_without_fully_trained_modules_answers_in_vllm_on_its_base(digit
         ].token_ids
         without = vllm_generate(llm, collator, [sample], NEW_TOKENS, min_new_tokens=NEW_TOKENS)[0].token_ids
     finally:
-        del llm
-        gc.collect()
+        stop_engine(llm)
     assert with_adapter == expected
     with model.disable_adapter():  # the request without the adapter gets the base's answer
         assert without == hf_greedy_ids(model, collator, sample)
