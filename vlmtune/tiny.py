@@ -21,7 +21,8 @@ from transformers import PreTrainedTokenizerFast
 
 TINY_PREFIX = "tiny-"
 # Bump when a tiny builder changes, so stale cached checkpoints are rebuilt instead of reused.
-TINY_FORMAT_VERSION = "3"  # 2: weights in the released key layout; 3: Gemma tokenizers hold newline runs
+TINY_FORMAT_VERSION = "3"  # 2: weights in the released key layout; 3: Gemma tokenizers hold newline runs,
+# LLaVA-NeXT-Video 4-pixel patches
 # The released Gemma tokenizers (Gemma 2, 3, 3n; PaliGemma) hold one piece per run of 1 to 31 newlines.
 GEMMA_NEWLINE_RUNS = 31
 
