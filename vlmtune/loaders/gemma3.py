@@ -35,7 +35,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
 
 # Our own Jinja for the released format above (the system text is folded into the first user turn).
 CHAT_TEMPLATE = (
@@ -78,7 +78,11 @@ def load(path: str, **model_kwargs: Any):
 
 def build_tiny(folder: Path) -> None:
     tokenizer = train_tokenizer(
-        SPECIAL_TOKENS, extra_special_tokens=IMAGE_TOKENS, additional_special_tokens=MARKERS, add_bos=True
+        SPECIAL_TOKENS,
+        extra_special_tokens=IMAGE_TOKENS,
+        additional_special_tokens=MARKERS,
+        add_bos=True,
+        newline_runs=GEMMA_NEWLINE_RUNS,
     )
     ids = tokenizer.convert_tokens_to_ids
     text_config = Gemma3TextConfig(

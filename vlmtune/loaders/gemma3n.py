@@ -41,7 +41,7 @@ from transformers import (
 
 from vlmtune.loaders import gemma3
 from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
 
 # Gemma 3's template with Gemma 3n's image placeholder (the released templates differ in nothing else we render).
 CHAT_TEMPLATE = gemma3.CHAT_TEMPLATE.replace("<start_of_image>", "<image_soft_token>")
@@ -74,7 +74,11 @@ def load(path: str, **model_kwargs: Any):
 def tiny_tokenizer() -> tuple[PreTrainedTokenizerFast, int]:
     """The tiny tokenizer and the id where its vision tokens start (audio tokens follow them)."""
     text = train_tokenizer(
-        SPECIAL_TOKENS, extra_special_tokens=OPENING_TOKENS, additional_special_tokens=MARKERS, add_bos=True
+        SPECIAL_TOKENS,
+        extra_special_tokens=OPENING_TOKENS,
+        additional_special_tokens=MARKERS,
+        add_bos=True,
+        newline_runs=GEMMA_NEWLINE_RUNS,
     )
     backend = text.backend_tokenizer
     vision_offset = backend.get_vocab_size(with_added_tokens=True)

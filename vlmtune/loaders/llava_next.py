@@ -111,11 +111,9 @@ def load(path: str, **model_kwargs: Any):
     return load_model_and_processor(path, LlavaNextForConditionalGeneration, **model_kwargs)
 
 
-def tiny_vision_config() -> CLIPVisionConfig:
+def tiny_vision_config(patch_size: int = TINY_PATCH_SIZE) -> CLIPVisionConfig:
     """The CLIP vision tower of every tiny LLaVA-NeXT(-Video) model."""
-    return CLIPVisionConfig(
-        **TINY_VISION_SIZES, image_size=TINY_IMAGE_SIZE, patch_size=TINY_PATCH_SIZE, projection_dim=64
-    )
+    return CLIPVisionConfig(**TINY_VISION_SIZES, image_size=TINY_IMAGE_SIZE, patch_size=patch_size, projection_dim=64)
 
 
 def tiny_image_processor() -> LlavaNextImageProcessor:

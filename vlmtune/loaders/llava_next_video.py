@@ -40,7 +40,6 @@ from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_
 from vlmtune.loaders.llava import tiny_llama_tokenizer
 from vlmtune.loaders.llava_next import (
     TINY_IMAGE_SIZE,
-    TINY_PATCH_SIZE,
     TINY_PINPOINTS,
     TINY_PROCESSOR_KWARGS,
     tiny_image_processor,
@@ -57,6 +56,11 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
 )
 
+# vLLM's video pooler divides by `image_size // patch_size**2` (336 // 14**2 = 1 for the released tower; 16 // 8**2
+# = 0 for the other tiny LLaVA-NeXT towers): the tiny video tower takes patches of 4 (16 // 4**2 = 1), 4x4 tokens
+# per tile, 2x2 per frame after the pooling.
+VIDEO_PATCH_SIZE = 4
+
 
 def load(path: str, **model_kwargs: Any):
     return load_model_and_processor(path, LlavaNextVideoForConditionalGeneration, **model_kwargs)
@@ -64,10 +68,10 @@ def load(path: str, **model_kwargs: Any):
 
 def build_tiny(folder: Path) -> None:
     tokenizer = tiny_llama_tokenizer(video=True)
-    tokens_per_tile = (TINY_IMAGE_SIZE // TINY_PATCH_SIZE) ** 2
+    tokens_per_tile = (TINY_IMAGE_SIZE // VIDEO_PATCH_SIZE) ** 2
     config = LlavaNextVideoConfig(
         text_config=LlamaConfig(**tiny_text_config(tokenizer)),
-        vision_config=tiny_vision_config(),
+        vision_config=tiny_vision_config(VIDEO_PATCH_SIZE),
         image_token_index=tokenizer.image_token_id,
         video_token_index=tokenizer.video_token_id,
         image_grid_pinpoints=TINY_PINPOINTS,
@@ -87,6 +91,6 @@ def build_tiny(folder: Path) -> None:
         ),
         tokenizer=tokenizer,
         chat_template=CHAT_TEMPLATE,
-        **TINY_PROCESSOR_KWARGS,
+        **{**TINY_PROCESSOR_KWARGS, "patch_size": VIDEO_PATCH_SIZE},
     )
     save_tiny(folder, model, processor)

@@ -31,7 +31,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
 
 # Our own Jinja for the released training format above: one prefix, one answer.
 CHAT_TEMPLATE = (
@@ -68,7 +68,7 @@ def load(path: str, **model_kwargs: Any):
 
 
 def build_tiny(folder: Path) -> None:
-    tokenizer = train_tokenizer(SPECIAL_TOKENS, extra_special_tokens=IMAGE_TOKENS)
+    tokenizer = train_tokenizer(SPECIAL_TOKENS, extra_special_tokens=IMAGE_TOKENS, newline_runs=GEMMA_NEWLINE_RUNS)
     image_processor = SiglipImageProcessor(
         size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE},
         image_seq_length=(TINY_IMAGE_SIZE // TINY_PATCH_SIZE) ** 2,
