@@ -277,18 +277,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     return parse_dataclasses(list(sys.argv[1:] if argv is None else argv))
 
 
-def parse_dataclasses(
-    argv: list[str], dataclass_types: tuple | None = None, description: str | None = None, prog: str | None = None
-) -> tuple:
-    """The command line (after `--config x.yaml`'s values, so that it wins) parsed into the dataclasses."""
+def parse_dataclasses(argv: list[str], parser: DataclassParser | None = None) -> tuple:
+    """The command line (after `--config x.yaml`'s values, so that it wins) parsed into the dataclasses of
+    `parser` (a `build_parser(...)`; default: vlmtune train's)."""
     config, argv = split_config(argv)
     if config:
         argv = yaml_to_argv(config) + argv
     argv, notes = translate_lmms_finetune(argv)
     for note in notes:
         logger.info(note)
-    parser = build_parser() if dataclass_types is None else build_parser(dataclass_types, description, prog)
-    return parser.parse_args_into_dataclasses(args=argv)
+    return (parser or build_parser()).parse_args_into_dataclasses(args=argv)
 
 
 # --- every command's parser: unknown flags named with close matches, errors in one line ----------------------

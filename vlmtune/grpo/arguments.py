@@ -5,7 +5,15 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from vlmtune.arguments import ArgumentError, DataArguments, ModelArguments, TrainingArguments, parse_dataclasses
+from vlmtune.arguments import (
+    ArgumentError,
+    DataArguments,
+    DataclassParser,
+    ModelArguments,
+    TrainingArguments,
+    build_parser,
+    parse_dataclasses,
+)
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
 SCALE_REWARDS = ("group", "batch", "none")
@@ -153,9 +161,14 @@ class GRPOArguments:
 GRPO_DATACLASSES = (ModelArguments, DataArguments, TrainingArguments, GRPOArguments)
 
 
+def build_grpo_parser() -> DataclassParser:
+    """`vlmtune grpo`'s parser (also the web UI's GRPO form)."""
+    return build_parser(GRPO_DATACLASSES, "GRPO with verifiable rewards (vlmtune grpo).", "vlmtune grpo")
+
+
 def parse_grpo_args(
     argv: list[str] | None = None,
 ) -> tuple[ModelArguments, DataArguments, TrainingArguments, GRPOArguments]:
     """Parse the command line (and `--config x.yaml`) into the four dataclasses."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    return parse_dataclasses(argv, GRPO_DATACLASSES, "GRPO with verifiable rewards (vlmtune grpo).", "vlmtune grpo")
+    return parse_dataclasses(argv, build_grpo_parser())

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from vlmtune.collators.base import VLMCollator
-from vlmtune.datasets import Sample
+from vlmtune.datasets import Sample, load_media
 from vlmtune.inference import encode_prompts
 
 # Keys of the processor output that run along the tokens: extended over the completion for the training
@@ -76,14 +76,17 @@ def completion_mask(completion_ids: torch.Tensor, stop_ids: list[int]) -> tuple[
 def generate_completions(model, collator: VLMCollator, prompts: list[Sample], settings: SamplingSettings) -> Rollouts:
     """`settings.num_generations` sampled completions per prompt with `model.generate` (the transformers backend).
 
-    Each prompt is encoded once per completion (the processor repeats its media), so every family's media
-    tensors line up with their rows without family code. Media tokens are never sampled (`suppress_tokens`).
+    A prompt's media are decoded once; the processor then encodes the prompt once per completion (repeating its
+    media tensors), so every family's media tensors line up with their rows without family code. Media tokens
+    are never sampled (`suppress_tokens`).
     """
     repeated = [prompt for prompt in prompts for _ in range(settings.num_generations)]
+    media = [load_media(prompt, num_frames=settings.num_frames) for prompt in prompts]
+    repeated_media = [item for item in media for _ in range(settings.num_generations)]
     tokenizer = collator.tokenizer
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     try:
-        inputs = dict(encode_prompts(collator, repeated, settings.num_frames).to(model.device))
+        inputs = dict(encode_prompts(collator, repeated, media=repeated_media).to(model.device))
     finally:
         tokenizer.padding_side = padding_side
     stop_ids = stop_token_ids(collator)

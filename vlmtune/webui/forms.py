@@ -112,9 +112,9 @@ def command_parser(command: str = "train") -> argparse.ArgumentParser:
     if command == "train":
         return build_parser()
     if command == "grpo":
-        from vlmtune.grpo.arguments import GRPO_DATACLASSES
+        from vlmtune.grpo.arguments import build_grpo_parser
 
-        return build_parser(GRPO_DATACLASSES, "GRPO with verifiable rewards (vlmtune grpo).", "vlmtune grpo")
+        return build_grpo_parser()
     if command == "compose":
         from vlmtune.compose import build_parser as compose_parser
 
