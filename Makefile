@@ -17,15 +17,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	$(PY) -m vlmtune.demo --output_dir demo_output
+	$(PY) -m vlmtune.apps.demo --output_dir demo_output
 
 # Compose a VLM from a tiny SigLIP tower + a tiny Qwen3 LLM, train it in LLaVA's two stages (docs/compose.md).
 demo-compose: setup
-	$(PY) -m vlmtune.demo_compose --output_dir demo_compose_output
+	$(PY) -m vlmtune.apps.demo_compose --output_dir demo_compose_output
 
-# GRPO learns to count squares from a reward alone (vlmtune/demo_grpo.py; ~4 min on 2 CPU cores).
+# GRPO learns to count squares from a reward alone (vlmtune/apps/demo_grpo.py; ~4 min on 2 CPU cores).
 demo-grpo: setup
-	$(PY) -m vlmtune.demo_grpo --output_dir demo_grpo_output
+	$(PY) -m vlmtune.apps.demo_grpo --output_dir demo_grpo_output
 
 lint: setup
 	$(VENV)/bin/ruff check .

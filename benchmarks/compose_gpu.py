@@ -81,7 +81,7 @@ def text_config(tokenizer):
 
 
 def chatml_tokenizer():
-    from vlmtune.tiny import train_tokenizer
+    from vlmtune.loaders.tiny import train_tokenizer
 
     return train_tokenizer(
         {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("compose_gpu.py needs a CUDA GPU (use --dry_run on a CPU)", file=sys.stderr)
         return 2
-    from vlmtune.compose import compose
+    from vlmtune.compose.build import compose
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -21,8 +21,8 @@ import time
 import torch
 
 from tests.long_samples import long_sample
+from vlmtune.core.modeling import checkpoint_path
 from vlmtune.datasets import open_image
-from vlmtune.modeling import checkpoint_path
 from vlmtune.supported_models import get_model
 
 

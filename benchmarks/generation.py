@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
+from vlmtune.core.modeling import checkpoint_path
+from vlmtune.core.outputs import load_for_inference
 from vlmtune.datasets import Sample, Turn
-from vlmtune.modeling import checkpoint_path
-from vlmtune.outputs import load_for_inference
+from vlmtune.serving.vllm_backend import prompt_of
 from vlmtune.supported_models import get_model
-from vlmtune.vllm_backend import prompt_of
 
 
 def questions(folder: Path, count: int) -> list[Sample]:
@@ -86,7 +86,7 @@ def main() -> None:
         hf_seconds = time.perf_counter() - start
         del model
 
-        from vlmtune.vllm_backend import start_engine, vllm_generate
+        from vlmtune.serving.vllm_backend import start_engine, vllm_generate
 
         start = time.perf_counter()
         llm = start_engine(folder, max_model_len=2048, dtype=args.dtype)

@@ -29,7 +29,7 @@ ROWS="$OUT/rows.jsonl"
 : > "$ROWS"
 
 # The digits data every training row uses (scikit-learn's bundled digits, written offline).
-"$PYTHON" -c "from pathlib import Path; from vlmtune.demo import write_digits_dataset; \
+"$PYTHON" -c "from pathlib import Path; from vlmtune.apps.demo import write_digits_dataset; \
 write_digits_dataset(Path('$OUT/data'), num_eval=10)" || { echo "cannot write the digits data" >&2; exit 1; }
 DATA="$OUT/data/train.json"
 

@@ -95,7 +95,7 @@ class PhaseClock(TrainerCallback):
 
 def write_prompts(folder: Path, count: int, image_side: int, seed: int) -> Path:
     """`count` ClevrCount-style prompts (messages, one image of squares, solution), as `vlmtune grpo` reads them."""
-    from vlmtune.demo_grpo import COUNTS, QUESTION, draw_squares
+    from vlmtune.apps.demo_grpo import COUNTS, QUESTION, draw_squares
 
     rng = np.random.default_rng(seed)
     records = []
@@ -151,7 +151,7 @@ def real_size_model(attention: str):
 def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     from vlmtune.grpo.arguments import parse_grpo_args
     from vlmtune.grpo.run import check_grpo_run, grpo_trainer
-    from vlmtune.train import load_model_and_collator
+    from vlmtune.pipeline import load_model_and_collator
 
     cuda = not args.dry_run
     data = write_prompts(scratch, args.prompts * args.steps, args.image_side, args.seed)

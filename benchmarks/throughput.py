@@ -7,8 +7,8 @@
 
 Rows (each runs in its own subprocess, so that peak memory is its own):
 - `vlmtune`: the default, batches padded to their longest sample, random order;
-- `vlmtune+group`: `--group_by_length` (estimated lengths, vlmtune.lengths);
-- `vlmtune+packing`: `--packing`, one padding-free row per batch (vlmtune.packing);
+- `vlmtune+group`: `--group_by_length` (estimated lengths, vlmtune.data.lengths);
+- `vlmtune+packing`: `--packing`, one padding-free row per batch (vlmtune.core.packing);
 - `pad-to-max`: what a minimal toolkit does: every sample padded to `model_max_length`, processor per sample;
 - `trl`: TRL's `SFTTrainer` with its `DataCollatorForVisionLanguageModeling` (if `trl` is installed; it is
   not in requirements.txt: `pip install trl==1.16.0`, the version checked against transformers 5.23).
@@ -170,7 +170,7 @@ def sized_model(size: str, dtype: torch.dtype, attention: str, device: str = "cu
     """A real-size Qwen2-VL with random weights and the tiny processor set to the released pixel budget."""
     from transformers import AutoModelForImageTextToText, Qwen2VLConfig
 
-    from vlmtune.modeling import checkpoint_path
+    from vlmtune.core.modeling import checkpoint_path
     from vlmtune.supported_models import get_model
 
     entry = get_model("tiny-qwen2-vl")
@@ -214,7 +214,7 @@ def sized_model(size: str, dtype: torch.dtype, attention: str, device: str = "cu
 
 def load(args):
     from vlmtune.arguments import ModelArguments
-    from vlmtune.modeling import load_model
+    from vlmtune.core.modeling import load_model
     from vlmtune.supported_models import get_model
 
     model_id = "tiny-qwen2-vl" if args.size else args.model_id
@@ -250,11 +250,11 @@ def training_arguments(args, output_dir: str, cls):
 
 def vlmtune_trainer(row: str, args, entry, model, processor, model_args, callbacks):
     from vlmtune.arguments import DataArguments, TrainingArguments
-    from vlmtune.lengths import cached_lengths
-    from vlmtune.modeling import set_trainable
-    from vlmtune.packing import packing_collator
-    from vlmtune.train import lazy_dataset, read_data
-    from vlmtune.trainer import VLMTrainer
+    from vlmtune.core.modeling import set_trainable
+    from vlmtune.core.packing import packing_collator
+    from vlmtune.core.trainer import VLMTrainer
+    from vlmtune.data.lengths import cached_lengths
+    from vlmtune.pipeline import lazy_dataset, read_data
 
     family = entry.family
     data_args = DataArguments(data_path=str(args.data), model_max_length=args.model_max_length)
@@ -287,7 +287,7 @@ def trl_trainer(args, entry, model, processor, model_args, callbacks):
     from trl import SFTConfig, SFTTrainer
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
-    from vlmtune.modeling import set_trainable
+    from vlmtune.core.modeling import set_trainable
 
     rows = []
     for record in json.loads(Path(args.data).read_text()):
@@ -323,7 +323,7 @@ def patch_area(model) -> int:
 
 def flops(counts: dict[str, int], model, prefixes, vision_trains: bool) -> float:
     """Model FLOPs of the counted batches (the convention in this module's docstring)."""
-    from vlmtune.modeling import part_of
+    from vlmtune.core.modeling import part_of
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     sizes = {"vision": 0, "text": 0}

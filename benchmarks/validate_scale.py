@@ -10,9 +10,9 @@ with a second turn, the images drawn from a few hundred small PNGs. Two rows:
 - `data checks`: every check without a model (fields, roles, placeholders, files, media decoded);
 - `--model_id M`: the same plus M's processor run on every sample (the processor is loaded, never weights).
 
-Columns `command`: the real command, `python -m vlmtune.validate`, in its own process (imports and start-up
+Columns `command`: the real command, `python -m vlmtune.apps.validate`, in its own process (imports and start-up
 included): wall-clock and CPU seconds (user + system) and that process's peak RSS. Columns `checks`: the checks
-alone (`vlmtune.validate.check_data`, timed in this process after start-up), per 10,000 samples. Medians over
+alone (`vlmtune.apps.validate.check_data`, timed in this process after start-up), per 10,000 samples. Medians over
 `--repeats`. The vlmtune that runs is the one `python` imports (set PYTHONPATH to compare two checkouts).
 """
 
@@ -39,10 +39,10 @@ def write_llava_dataset(folder: Path, count: int, num_images: int, sides: tuple[
 
 
 def run_validate(argv: list[str]) -> dict[str, float]:
-    """Run `python -m vlmtune.validate ARGV` as a child; its wall and CPU seconds and peak RSS (os.wait4's own)."""
+    """Run `python -m vlmtune validate ARGV` as a child; its wall and CPU seconds and peak RSS (os.wait4's own)."""
     with tempfile.TemporaryFile() as output:
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "vlmtune.validate", *argv], stdout=output, stderr=output)
+        child = subprocess.Popen([sys.executable, "-m", "vlmtune.apps.validate", *argv], stdout=output, stderr=output)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -59,8 +59,9 @@ def median_run(argv: list[str], repeats: int) -> dict[str, float]:
 
 def time_checks(data: Path, model_id: str | None) -> dict[str, float]:
     """The checks alone, in this process (no start-up): wall and CPU seconds of `check_data` over `data`."""
+    from vlmtune.apps.validate import collator_for
     from vlmtune.arguments import DataArguments
-    from vlmtune.validate import check_data, collator_for, data_options
+    from vlmtune.data.checks import check_data, data_options
 
     data_args = DataArguments(data_path=str(data))
     family, encode = None, None

@@ -36,9 +36,9 @@ def old_decode_video(path: str, num_frames: int):
 
 
 def epoch(path: str) -> None:
+    from vlmtune.apps.validate import collator_for
     from vlmtune.arguments import DataArguments
     from vlmtune.datasets import LazySupervisedDataset, Sample, Turn
-    from vlmtune.validate import collator_for
 
     family, collator = collator_for("tiny-qwen2-vl", None, DataArguments(data_path=path))
     samples = [
@@ -54,7 +54,7 @@ def epoch(path: str) -> None:
 def child(row: str, path: str) -> None:
     import av  # noqa: F401 (imported before the floor is read, as every row imports it)
 
-    import vlmtune.video as video  # no torch: the decoder's own memory (the epoch row imports the rest)
+    import vlmtune.data.video as video  # no torch: the decoder's own memory (the epoch row imports the rest)
 
     floor_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     start = time.perf_counter()
@@ -87,7 +87,7 @@ def main() -> None:
         print(f"wrote 60 s of 1280x720 at 30 fps ({size_mb:.1f} MB) in {time.perf_counter() - start:.1f} s")
         rows = ["decode_video 8", "decode_video 8, no seek", "decode_video 32", "epoch"]
         rows += ["old 8", "old 32"] if args.old else []
-        # The floor is the process after its imports, before the row's work: vlmtune.video (PIL, numpy, PyAV; no
+        # The floor is the process after its imports, before the row's work: vlmtune.data.video (PIL, numpy, PyAV; no
         # torch) for the decode rows; the epoch row imports torch, transformers and the collator on top.
         print("| row | wall time (s) | peak RSS (MB) | floor: after imports (MB) | peak minus floor (MB) |")
         print("|---|---:|---:|---:|---:|")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vlmtune.modeling import checkpoint_path
+from vlmtune.core.modeling import checkpoint_path
 from vlmtune.supported_models import get_model
 
 

@@ -1,6 +1,6 @@
 """Command-line arguments: unknown flags, parse errors, lmms-finetune's launch flags, and `python -m vlmtune`.
 
-Every command in vlmtune.cli.COMMANDS is checked, so a command added later is covered the moment it is registered.
+Every command in vlmtune.apps.cli.COMMANDS is checked, so a command added later is covered the moment it is registered.
 """
 
 from __future__ import annotations
@@ -16,15 +16,10 @@ import pytest
 import yaml
 
 from tests.conftest import digit_png
-from vlmtune.arguments import (
-    LMMS_FINETUNE_ALIASES,
-    ArgumentError,
-    format_lmms_table,
-    parse_args,
-    translate_lmms_finetune,
-)
-from vlmtune.cli import COMMANDS
-from vlmtune.cli import main as cli_main
+from vlmtune.apps.cli import COMMANDS
+from vlmtune.apps.cli import main as cli_main
+from vlmtune.arguments import LMMS_FINETUNE_ALIASES, format_lmms_table, parse_args, translate_lmms_finetune
+from vlmtune.errors import ArgumentError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import digit_png, write_video
-from vlmtune.cli import main as cli_main
+from vlmtune.apps.cli import main as cli_main
 
 
 def conversation(*texts: str) -> list[dict[str, str]]:

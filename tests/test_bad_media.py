@@ -1,7 +1,7 @@
 """Bad media never crash a run: a truncated mp4 and a corrupt image are refused up front (or skipped with
 `--skip_bad_samples`), and media that turn bad after the checks are skipped and counted during training.
 
-Runs the real command line in-process (`vlmtune.cli.main`), as tests/test_bad_inputs.py does.
+Runs the real command line in-process (`vlmtune.apps.cli.main`), as tests/test_bad_inputs.py does.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 from tests.conftest import digit_png
 from tests.media_fixtures import truncate, write_corrupt_image, write_numbered_video
 from tests.test_video_decode import CUT_SHORT
-from vlmtune.cli import main as cli_main
+from vlmtune.apps.cli import main as cli_main
 
 
 def record(media: str, key: str = "image") -> dict:
@@ -174,8 +174,8 @@ def test_chat_on_one_truncated_video_ends_in_one_line(tmp_path, capsys):
 
 
 def test_evaluation_scores_the_good_samples_only(tmp_path, load_tiny):
+    from vlmtune.core.evaluation import exact_match, generation_metrics
     from vlmtune.datasets import Sample, Turn
-    from vlmtune.evaluation import exact_match, generation_metrics
 
     model, processor = load_tiny("tiny-qwen2-vl")
     from vlmtune.supported_models import get_model
@@ -234,8 +234,9 @@ def test_a_bad_sample_met_in_dataloader_workers_is_recorded_once_and_summarised(
 def test_generation_skips_only_the_sample_the_processor_refuses_in_a_batch(tmp_path, load_tiny):
     from PIL import Image
 
-    from vlmtune.datasets import BadSample, Sample, Turn
-    from vlmtune.inference import generate_replies
+    from vlmtune.core.inference import generate_replies
+    from vlmtune.datasets import Sample, Turn
+    from vlmtune.errors import BadSample
     from vlmtune.supported_models import get_model
 
     model, processor = load_tiny("tiny-qwen2-vl")

@@ -50,7 +50,7 @@ def test_compose_gpu_configs_are_so400m_and_qwen3_0_6b_shaped():
 
 def test_compose_gpu_rows_run_on_a_tiny_composed_model(tmp_path):
     """The GPU script's row path (recipe file, data, step timer, extrapolation) on CPU with the tiny parts."""
-    from vlmtune.compose import compose
+    from vlmtune.compose.build import compose
 
     bench = load_benchmark("compose_gpu")
     composed = compose("tiny-siglip", "tiny-qwen3", tmp_path / "composed")

@@ -8,7 +8,8 @@ import torch
 from tests.test_masking import conversation, encode
 from vlmtune.collators.alignment import reply_flags
 from vlmtune.collators.base import IGNORE_INDEX, VLMCollator, align_labels, split_placeholders
-from vlmtune.datasets import BadSample, Sample
+from vlmtune.datasets import Sample
+from vlmtune.errors import BadSample
 from vlmtune.supported_models import FAMILIES
 
 

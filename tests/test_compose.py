@@ -17,13 +17,14 @@ from transformers import (
 
 from tests.test_masking import conversation, encode
 from tests.test_train import digits_data  # noqa: F401  (fixture)
-from vlmtune.arguments import ArgumentError, ModelArguments, parse_args
+from vlmtune.arguments import ModelArguments, parse_args
 from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.collators.llava_composed import ComposedCollator
-from vlmtune.compose import compose
+from vlmtune.compose.build import compose
+from vlmtune.core.modeling import set_trainable
 from vlmtune.datasets import Sample
+from vlmtune.errors import ArgumentError
 from vlmtune.loaders.llava_composed import TINY_PATCH_SIZE, tiny_part_path
-from vlmtune.modeling import set_trainable
 from vlmtune.supported_models import get_family
 from vlmtune.train import train
 
@@ -216,7 +217,7 @@ def test_refusals_name_the_part_and_the_reason(tmp_path):
 
 
 def test_cli_refusal_is_one_line_with_exit_status_2(tmp_path, capsys):
-    from vlmtune.cli import main as cli_main
+    from vlmtune.apps.cli import main as cli_main
 
     assert cli_main(["compose", "--vision", "tiny-sigclip", "--llm", "tiny-qwen3", "--output_dir", str(tmp_path)]) == 2
     error = capsys.readouterr().err.strip()
@@ -292,7 +293,7 @@ def test_projector_alone_gets_gradients_when_llm_and_vision_are_frozen(siglip_qw
 
 
 def test_lora_stage_merges_and_chats_from_the_folder(siglip_qwen3, digits_data, tmp_path, capsys, images):  # noqa: F811
-    from vlmtune.cli import main as cli_main
+    from vlmtune.apps.cli import main as cli_main
 
     lora = tmp_path / "lora"
     train(
@@ -330,7 +331,7 @@ def test_lora_stage_merges_and_chats_from_the_folder(siglip_qwen3, digits_data, 
 
 
 def test_llava_composed_without_a_folder_says_what_to_pass():
-    from vlmtune.modeling import checkpoint_path
+    from vlmtune.core.modeling import checkpoint_path
     from vlmtune.supported_models import get_model
 
     with pytest.raises(ArgumentError, match="pass --model_local_path with a folder written by vlmtune compose"):
@@ -340,7 +341,7 @@ def test_llava_composed_without_a_folder_says_what_to_pass():
 @pytest.mark.slow
 def test_demo_compose_reaches_ninety_percent_after_stage_two(tmp_path, capsys):
     """make test-slow: the two-stage demo (~65 s of CPU, 3.5-6.5 min on 2 busy cores; 67% after stage 1, 95% after)."""
-    from vlmtune import demo_compose
+    from vlmtune.apps import demo_compose
 
     assert demo_compose.main(["--output_dir", str(tmp_path)]) == 0
     printed = capsys.readouterr().out

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import write_video
-from vlmtune.datasets import TO_LOAD_IMAGE, BadSample, DataError, LazySupervisedDataset
-from vlmtune.formats import load_samples
+from vlmtune.data.formats import load_samples
+from vlmtune.data.video import decode_video
+from vlmtune.datasets import TO_LOAD_IMAGE, LazySupervisedDataset
+from vlmtune.errors import BadSample, DataError
 from vlmtune.supported_models import FAMILIES
-from vlmtune.video import decode_video
 
 
 def record(image=None, turns=("<image>\nWhich digit?", "7"), **extra):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vlmtune import demo
+from vlmtune.apps import demo
 
 
 def test_digits_dataset_is_llava_format_with_a_held_out_split(tmp_path):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from vlmtune import demo_grpo
+from vlmtune.apps import demo_grpo
 
 
 @pytest.mark.slow

@@ -17,18 +17,19 @@ import torch
 from tests.conftest import digit_png
 from tests.ddp_worker import checksum
 from tests.test_masking import conversation
-from vlmtune.arguments import ArgumentError, TrainingArguments
-from vlmtune.datasets import Sample, open_image
-from vlmtune.distributed import (
+from vlmtune.arguments import TrainingArguments
+from vlmtune.core.distributed import (
     DummyVision,
     check_engine,
     deepspeed_zero_stage,
     image_feature_module,
     vision_tower_every_step,
 )
-from vlmtune.modeling import checkpoint_path, part_of
+from vlmtune.core.modeling import checkpoint_path, part_of
+from vlmtune.core.trainer import VLMTrainer
+from vlmtune.datasets import Sample, open_image
+from vlmtune.errors import ArgumentError
 from vlmtune.supported_models import FAMILIES, get_model
-from vlmtune.trainer import VLMTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"

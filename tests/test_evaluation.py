@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import digit_png
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
-from vlmtune.evaluation import exact_match, rank_share, resolve_metric, score
-from vlmtune.formats import load_samples
-from vlmtune.inference import generate_replies
+from vlmtune.core.evaluation import exact_match, rank_share, resolve_metric, score
+from vlmtune.core.inference import generate_replies
+from vlmtune.data.formats import load_samples
 from vlmtune.train import train
 
 
@@ -102,7 +102,8 @@ def test_report_to_defaults_to_none_and_importing_sets_nothing():
     assert TrainingArguments(output_dir="unused").report_to in ([], ["none"], "none")
     code = (
         "import os, json; before = dict(os.environ)\n"
-        "import vlmtune.train, vlmtune.trainer, vlmtune.chat, vlmtune.merge, vlmtune.evaluation, vlmtune.distributed\n"
+        "import vlmtune.train, vlmtune.core.trainer, vlmtune.serving.chat, vlmtune.serving.merge\n"
+        "import vlmtune.core.evaluation, vlmtune.core.distributed\n"
         "print(json.dumps(sorted(set(os.environ.items()) ^ set(before.items()))))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB", "TENSORBOARD"))}
@@ -111,7 +112,7 @@ def test_report_to_defaults_to_none_and_importing_sets_nothing():
 
 
 def test_loss_curve_for_every_run_with_a_loss(tmp_path):
-    from vlmtune.trainer import save_loss_curve
+    from vlmtune.core.trainer import save_loss_curve
 
     short_run = [{"eval_loss": 2.0, "step": 3}, {"train_loss": 2.5, "step": 3}]  # fewer steps than logging_steps
     assert save_loss_curve(short_run, tmp_path / "short.png").stat().st_size > 0

@@ -11,10 +11,10 @@ import pytest
 from tests.conftest import digit_png
 from tests.test_released_layout import saved_keys
 from tests.test_train import run
-from vlmtune.arguments import ArgumentError
-from vlmtune.cli import main as cli_main
-from vlmtune.export import export_for_vllm, vllm_note
-from vlmtune.serve import build_parser, server_command
+from vlmtune.apps.cli import main as cli_main
+from vlmtune.errors import ArgumentError
+from vlmtune.serving.export import export_for_vllm, vllm_note
+from vlmtune.serving.serve import build_parser, server_command
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import importlib.util
 
 import pytest
 
-from vlmtune.arguments import ArgumentError, DataArguments, parse_args
-from vlmtune.fast_paths import check_fast_paths
+from vlmtune.arguments import DataArguments, parse_args
+from vlmtune.core.fast_paths import check_fast_paths
+from vlmtune.errors import ArgumentError
 
 
 @pytest.mark.skipif(importlib.util.find_spec("flash_attn") is not None, reason="flash-attn is installed")

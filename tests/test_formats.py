@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import digit_png
-from vlmtune.cli import main as cli_main
+from vlmtune.apps.cli import main as cli_main
+from vlmtune.data.formats import detect_format, load_samples
 from vlmtune.datasets import open_image
-from vlmtune.formats import detect_format, load_samples
 
 QUESTION, ANSWER = "Which digit?", "7"
 
@@ -145,7 +145,7 @@ def test_a_hub_id_that_is_not_cached_fails_clearly(folder):
     import sys
 
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    command = [sys.executable, "-m", "vlmtune.validate", "--data_path", "nobody-here/no-such-dataset-xyz"]
+    command = [sys.executable, "-m", "vlmtune.apps.validate", "--data_path", "nobody-here/no-such-dataset-xyz"]
     result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=folder, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "cannot load it as a Hugging Face dataset" in result.stderr

@@ -10,11 +10,11 @@ import torch
 from PIL import Image, ImageDraw
 from transformers import TrainerCallback
 
-from vlmtune import cli
-from vlmtune.datasets import DataError
-from vlmtune.formats import load_samples
+from vlmtune.apps import cli
+from vlmtune.data.checks import check_reward_columns, to_prompt
+from vlmtune.data.formats import load_samples
+from vlmtune.errors import DataError
 from vlmtune.grpo.arguments import parse_grpo_args
-from vlmtune.grpo.data import check_reward_columns, to_prompt
 from vlmtune.grpo.rewards import RewardError, accuracy_reward, format_reward, length_reward, repetition_reward, score
 from vlmtune.grpo.run import grpo
 from vlmtune.grpo.trainer import RepeatedWindows

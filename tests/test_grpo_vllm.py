@@ -19,6 +19,8 @@ import torch
 from tests.conftest import digit_png
 from tests.test_grpo import PLUGIN, grpo_argv
 from vlmtune.arguments import ModelArguments
+from vlmtune.core.modeling import checkpoint_path, set_trainable
+from vlmtune.core.outputs import load_for_inference
 from vlmtune.datasets import Sample, Turn
 from vlmtune.grpo.arguments import parse_grpo_args
 from vlmtune.grpo.rollouts import (
@@ -30,8 +32,6 @@ from vlmtune.grpo.rollouts import (
     training_inputs,
 )
 from vlmtune.grpo.run import grpo
-from vlmtune.modeling import checkpoint_path, set_trainable
-from vlmtune.outputs import load_for_inference
 from vlmtune.supported_models import get_model
 
 pytestmark = pytest.mark.vllm
@@ -158,7 +158,7 @@ def test_grpo_use_vllm_trains_two_steps_with_the_engine_sampling(tmp_path):
 
 
 def test_use_vllm_refuses_a_family_vllm_does_not_implement_in_one_line(tmp_path, capsys):
-    from vlmtune import cli
+    from vlmtune.apps import cli
 
     (tmp_path / "rewards.py").write_text(PLUGIN)
     argv = grpo_argv(tmp_path, "--use_vllm", "true", "--model_id", "tiny-llama-3.2-vision")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.test_masking import conversation
+from vlmtune.core.inference import generate_replies
 from vlmtune.datasets import Sample
-from vlmtune.inference import generate_replies
 from vlmtune.supported_models import FAMILIES
 
 

@@ -11,14 +11,14 @@ from PIL import Image, ImageFile
 from tests.conftest import digit_png
 from tests.test_masking import conversation, encode
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
+from vlmtune.core.fast_paths import apply_max_pixels
+from vlmtune.core.packing import PackingCollator
+from vlmtune.data.lengths import cached_lengths, estimate_lengths, length_cache_file
 from vlmtune.datasets import Sample
-from vlmtune.fast_paths import apply_max_pixels
-from vlmtune.lengths import cached_lengths, estimate_lengths, length_cache_file
-from vlmtune.packing import PackingCollator
 from vlmtune.supported_models import FAMILIES
 from vlmtune.train import train
 
-# Documented approximations (vlmtune/lengths.py): text around each image's tokens (Gemma 3 / 3n / 4 brackets,
+# Documented approximations (vlmtune/data/lengths.py): text around each image's tokens (Gemma 3 / 3n / 4 brackets,
 # LFM2-VL and Llama 3.2 Vision markers) and LLaVA-OneVision's base-tile-only multi-image samples are not in the
 # processors' per-size token counts.
 APPROXIMATE = {"gemma3", "gemma3n", "gemma4", "lfm2-vl", "llama-3.2-vision", "llava-onevision"}

@@ -15,10 +15,11 @@ from tests.conftest import digit_png
 from tests.test_masking import conversation, encode, expected_ids
 from vlmtune.arguments import DataArguments, ModelArguments
 from vlmtune.collators.base import IGNORE_INDEX
-from vlmtune.datasets import DataError, Sample, open_image
-from vlmtune.modeling import checkpoint_path, expert_parameters, set_trainable
+from vlmtune.core.modeling import checkpoint_path, expert_parameters, set_trainable
+from vlmtune.datasets import Sample, open_image
+from vlmtune.errors import DataError
+from vlmtune.pipeline import read_data
 from vlmtune.supported_models import FAMILIES, get_model
-from vlmtune.train import read_data
 
 
 def collator_of(family_id: str, processor, **kwargs):
@@ -189,7 +190,7 @@ def test_llama4_lora_adapts_experts_and_leaves_the_router_alone(tmp_path, load_t
 
     # With dropout, PEFT cannot wrap the expert weights: they are left out, with a warning that says why.
     fresh, _ = entry.family.load(checkpoint_path(entry))
-    with caplog.at_level(logging.WARNING, logger="vlmtune.modeling"):
+    with caplog.at_level(logging.WARNING, logger="vlmtune.core.modeling"):
         peft_fresh = set_trainable(
             fresh, prefixes, ModelArguments(model_id="tiny-llama4"), gradient_checkpointing=False
         )

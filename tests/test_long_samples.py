@@ -7,10 +7,11 @@ import pytest
 
 from tests.long_samples import long_sample, write_long_data
 from tests.test_masking import encode, expected_ids
+from vlmtune.apps.validate import collator_for
 from vlmtune.arguments import DataArguments
 from vlmtune.collators.base import IGNORE_INDEX
+from vlmtune.data.checks import check_data, data_options
 from vlmtune.supported_models import FAMILIES
-from vlmtune.validate import check_data, collator_for, data_options
 
 
 @pytest.mark.parametrize(

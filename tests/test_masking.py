@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from vlmtune.collators.base import IGNORE_INDEX
-from vlmtune.datasets import BadSample, Sample, Turn, open_image
+from vlmtune.data.video import decode_video
+from vlmtune.datasets import Sample, Turn, open_image
+from vlmtune.errors import BadSample
 from vlmtune.supported_models import FAMILIES
-from vlmtune.video import decode_video
 
 # What each family trains per assistant reply, as text: the reply and the end-of-turn that the released
 # checkpoint's template writes after it (or the eos appended where the template writes none).

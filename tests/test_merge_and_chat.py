@@ -9,11 +9,11 @@ import torch
 
 from tests.conftest import digit_png, write_video
 from tests.test_train import run
-from vlmtune import chat
-from vlmtune.cli import main as cli_main
+from vlmtune.apps.cli import main as cli_main
+from vlmtune.core.outputs import load_for_inference
 from vlmtune.datasets import Sample, Turn, open_image
-from vlmtune.merge import merge
-from vlmtune.outputs import load_for_inference
+from vlmtune.serving import chat
+from vlmtune.serving.merge import merge
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import pytest
 from tests.test_masking import conversation, encode
 from vlmtune.collators.base import media_token_ids
 from vlmtune.collators.ovis2 import Ovis2Collator
-from vlmtune.datasets import BadSample, Sample
+from vlmtune.datasets import Sample
+from vlmtune.errors import BadSample
 from vlmtune.supported_models import FAMILIES
 
 

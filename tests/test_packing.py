@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from tests.conftest import digit_png
 from tests.test_masking import conversation, encode
 from vlmtune.collators.base import IGNORE_INDEX
+from vlmtune.core.modeling import checkpoint_path
+from vlmtune.core.packing import PackingCollator, check_packing, fill_rows, multimodal_rope_index
 from vlmtune.datasets import Sample
-from vlmtune.modeling import checkpoint_path
-from vlmtune.packing import PackingCollator, check_packing, fill_rows, multimodal_rope_index
 from vlmtune.supported_models import FAMILIES, get_model
 
 PACKING_FAMILIES = sorted(family_id for family_id, family in FAMILIES.items() if family.packing)
@@ -153,8 +153,8 @@ VIDEO_PACKING_FAMILIES = [family_id for family_id in PACKING_FAMILIES if FAMILIE
 def test_packed_video_samples_match_unpacked(family_id, tmp_path):
     """Videos too: per-sample (for Qwen, temporal 3-D) positions keep a video sample's logits as they are alone."""
     from tests.conftest import write_video
+    from vlmtune.data.video import decode_video
     from vlmtune.datasets import open_image
-    from vlmtune.video import decode_video
 
     model, collator = load(family_id, "sdpa")
     seven = digit_png(tmp_path, "7.png", 7, size=32)

@@ -9,9 +9,10 @@ import torch
 
 from tests.test_masking import conversation, encode
 from vlmtune.arguments import DataArguments
-from vlmtune.datasets import DataError, Sample, open_image
+from vlmtune.datasets import Sample, open_image
+from vlmtune.errors import DataError
+from vlmtune.pipeline import read_data
 from vlmtune.supported_models import FAMILIES
-from vlmtune.train import read_data
 
 
 @pytest.fixture

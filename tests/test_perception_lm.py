@@ -7,8 +7,8 @@ from PIL import Image
 
 from tests.conftest import digit_png
 from tests.test_masking import conversation, encode
+from vlmtune.core.inference import generate_replies
 from vlmtune.datasets import Sample
-from vlmtune.inference import generate_replies
 from vlmtune.loaders.perception_lm import DEFAULT_SYSTEM, TINY_POOLING_RATIO, TINY_TILE_SIZE
 from vlmtune.supported_models import FAMILIES
 

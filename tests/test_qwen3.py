@@ -12,8 +12,9 @@ from tests.test_masking import conversation, encode
 from tests.test_train import digits_data, run  # noqa: F401  (a fixture, used as an argument below)
 from vlmtune.arguments import ModelArguments
 from vlmtune.collators.base import IGNORE_INDEX
-from vlmtune.datasets import BadSample, Sample
-from vlmtune.modeling import checkpoint_path, expert_parameters, set_trainable
+from vlmtune.core.modeling import checkpoint_path, expert_parameters, set_trainable
+from vlmtune.datasets import Sample
+from vlmtune.errors import BadSample
 from vlmtune.supported_models import FAMILIES, get_model
 
 MOE_FAMILIES = ["qwen3-vl-moe", "qwen3.5-moe"]
@@ -83,7 +84,7 @@ def test_moe_lora_adapts_the_fused_experts_and_leaves_routers_frozen(family_id):
 
 
 def test_moe_lora_with_dropout_says_the_experts_get_no_adapters(caplog):
-    with caplog.at_level(logging.WARNING, logger="vlmtune.modeling"):
+    with caplog.at_level(logging.WARNING, logger="vlmtune.core.modeling"):
         model = lora_model("qwen3-vl-moe", lora_dropout=0.05)
     assert not any(".mlp.experts." in name for name, p in model.named_parameters() if p.requires_grad)
     assert "--lora_dropout 0" in caplog.text

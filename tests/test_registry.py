@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from vlmtune import supported_models as registry
-from vlmtune.modeling import PARTS, part_of, part_roots
+from vlmtune.core.modeling import PARTS, part_of, part_roots
 from vlmtune.supported_models import FAMILIES, MODELS, ModulePrefixes, get_model, register_model
 
 
@@ -62,8 +62,8 @@ def test_adding_a_checkpoint_as_the_guide_says(monkeypatch, tmp_path, isolated_t
     import torch
 
     from tests.test_masking import conversation, encode
+    from vlmtune.core.modeling import checkpoint_path
     from vlmtune.datasets import Sample
-    from vlmtune.modeling import checkpoint_path
 
     monkeypatch.setattr(registry, "MODELS", dict(MODELS))
     folder = checkpoint_path(get_model("tiny-qwen2-vl"))  # stands in for a downloaded checkpoint folder
@@ -103,8 +103,8 @@ def test_unsupported_families_are_listed_and_refused_with_the_reason(capsys):
 def test_load_auto_loads_a_family_through_the_auto_class(load_tiny):
     from transformers import Qwen2VLForConditionalGeneration
 
+    from vlmtune.core.modeling import checkpoint_path
     from vlmtune.loaders.base import load_auto
-    from vlmtune.modeling import checkpoint_path
 
     model, processor = load_auto(checkpoint_path(get_model("tiny-qwen2-vl")))
     assert isinstance(model, Qwen2VLForConditionalGeneration) and processor.chat_template

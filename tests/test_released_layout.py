@@ -1,4 +1,4 @@
-"""Full models are written in the key layout of the family's released checkpoints (vlmtune/released.py).
+"""Full models are written in the key layout of the family's released checkpoints (vlmtune/loaders/released.py).
 
 The expected layout comes from each family's conversion mapping in transformers (what `from_pretrained`
 converts from), applied here name by name; the saved model must reload with identical weights and logits.
@@ -15,8 +15,8 @@ from safetensors import safe_open
 
 from tests.conftest import digit_png
 from tests.test_train import run
-from vlmtune.modeling import checkpoint_path
-from vlmtune.released import released_conversions, save_released
+from vlmtune.core.modeling import checkpoint_path
+from vlmtune.loaders.released import released_conversions, save_released
 from vlmtune.supported_models import FAMILIES, get_model
 
 
@@ -81,7 +81,7 @@ def test_llava_and_qwen2_vl_are_written_with_the_released_checkpoints_names(load
 
 
 def test_full_finetune_and_merge_outputs_are_written_in_the_released_layout(tmp_path):
-    from vlmtune.merge import merge
+    from vlmtune.serving.merge import merge
 
     turns = [{"from": "human", "value": "<image>\nWhich digit?"}, {"from": "gpt", "value": "3"}]
     digits_data = tmp_path / "train.json"

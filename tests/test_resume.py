@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import digit_png
 from vlmtune.arguments import parse_args
+from vlmtune.core.trainer import is_complete_checkpoint, last_complete_checkpoint
 from vlmtune.train import train
-from vlmtune.trainer import is_complete_checkpoint, last_complete_checkpoint
 
 MAX_STEPS, SAVE_STEPS, KILL_AT_STEP = 8, 2, 5
 

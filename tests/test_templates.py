@@ -13,10 +13,11 @@ import torch
 
 from tests.template_revisions import ONEVISION_SPACE, REVISIONS, Revision
 from tests.test_masking import REPLY_FORMAT, conversation, encode, shapes
-from vlmtune.cli import main as cli_main
+from vlmtune.apps.cli import main as cli_main
 from vlmtune.collators.base import IGNORE_INDEX, TemplateError
-from vlmtune.datasets import BadSample, Sample
-from vlmtune.modeling import checkpoint_path
+from vlmtune.core.modeling import checkpoint_path
+from vlmtune.datasets import Sample
+from vlmtune.errors import BadSample
 from vlmtune.supported_models import FAMILIES, MODELS, get_model, register_model
 
 SHAPES = ["single_turn", "multi_turn", "system_prompt", "multi_image", "two_images_one_turn", "text_only", "video"]

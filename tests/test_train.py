@@ -10,8 +10,8 @@ import torch
 from tests.conftest import digit_png
 from tests.test_masking import conversation, encode
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args
+from vlmtune.core.modeling import checkpoint_path, load_model, part_of, set_trainable
 from vlmtune.datasets import Sample
-from vlmtune.modeling import checkpoint_path, load_model, part_of, set_trainable
 from vlmtune.supported_models import FAMILIES, get_model
 from vlmtune.train import train
 
@@ -177,12 +177,10 @@ def test_cli_help_and_models():
     import sys
 
     help_text = subprocess.run(
-        [sys.executable, "-m", "vlmtune.cli", "train", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "vlmtune", "train", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "--model_id" in help_text and "--llm_mode" in help_text and "--skip_bad_samples" in help_text
-    listed = subprocess.run(
-        [sys.executable, "-m", "vlmtune.cli", "models"], capture_output=True, text=True, check=True
-    )
+    listed = subprocess.run([sys.executable, "-m", "vlmtune", "models"], capture_output=True, text=True, check=True)
     assert "tiny-qwen2-vl" in listed.stdout
 
 
@@ -206,7 +204,7 @@ def test_command_line_training_with_yaml_config(tmp_path, digits_data):
     config = tmp_path / "run.yaml"
     config.write_text(f'model_id: tiny-qwen2-vl\ndata_path: {digits_data}\nsave_strategy: "no"\nmax_steps: 50\n')
     out = tmp_path / "cli_out"
-    command = [sys.executable, "-m", "vlmtune.cli", "train", f"--config={config}", "--output_dir", str(out)]
+    command = [sys.executable, "-m", "vlmtune", "train", f"--config={config}", "--output_dir", str(out)]
     command += ["--max_steps", "2", "--logging_steps", "1", "--use_cpu", "true", "--per_device_train_batch_size", "2"]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]

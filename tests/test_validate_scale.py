@@ -14,10 +14,10 @@ import pytest
 
 from tests.conftest import digit_png
 from tests.scale_data import write_llava_dataset
-from vlmtune import validate
-from vlmtune.cli import main as cli_main
+from vlmtune.apps import validate
+from vlmtune.apps.cli import main as cli_main
+from vlmtune.data.checks import count_records
 from vlmtune.progress import progress
-from vlmtune.validate import count_records
 
 
 class Terminal(io.StringIO):

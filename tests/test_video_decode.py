@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from tests.media_fixtures import frame_number, truncate, write_minute_video, write_numbered_video
+from vlmtune.data.video import decode_video, pick_frames, video_problem
 from vlmtune.errors import BadSample
-from vlmtune.video import decode_video, pick_frames, video_problem
 
 # The two ways a file cut short ends (tests/test_bad_media.py uses it too).
 CUT_SHORT = (

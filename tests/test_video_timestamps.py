@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from tests.conftest import write_video
 from tests.test_masking import conversation
+from vlmtune.data.video import decode_video
 from vlmtune.datasets import Sample
 from vlmtune.supported_models import FAMILIES
-from vlmtune.video import decode_video
 
 
 def test_smolvlm2_prompt_times_the_sampled_frames(load_tiny, tmp_path):

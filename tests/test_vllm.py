@@ -14,17 +14,17 @@ import torch
 
 from tests.conftest import digit_png, write_video
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
+from vlmtune.core.modeling import checkpoint_path
+from vlmtune.core.outputs import load_for_inference
 from vlmtune.datasets import Sample, Turn
-from vlmtune.merge import merge
-from vlmtune.modeling import checkpoint_path
-from vlmtune.outputs import load_for_inference
+from vlmtune.serving.merge import merge
 from vlmtune.supported_models import get_model
 from vlmtune.train import train
 
 pytestmark = pytest.mark.vllm
 vllm = pytest.importorskip("vllm")
 
-from vlmtune.vllm_backend import (  # noqa: E402  (after the importorskip)
+from vlmtune.serving.vllm_backend import (  # noqa: E402  (after the importorskip)
     TRANSFORMERS_BACKEND_FAMILIES,
     model_impl_of,
     prompt_of,
@@ -130,7 +130,7 @@ def test_merged_lora_output_answers_a_video_in_vllm_as_in_transformers(family_id
 
 
 def test_adapter_without_fully_trained_modules_answers_in_vllm_on_its_base(digits, tmp_path):
-    from vlmtune.vllm_backend import vllm_source
+    from vlmtune.serving.vllm_backend import vllm_source
 
     adapter = train_lora(tmp_path / "out", digits, "tiny-llava-1.5", train_projector=False)
     model, processor, entry = load_for_inference(str(adapter))  # base + adapter (PEFT)
@@ -191,7 +191,7 @@ def test_serve_answers_a_chat_completion_with_an_image_as_transformers_does(digi
     expected = hf_greedy_ids(model, collator, image_question(image))
 
     port = free_port()
-    command = [sys.executable, "-m", "vlmtune.cli", "serve", str(merged), "--port", str(port)]
+    command = [sys.executable, "-m", "vlmtune", "serve", str(merged), "--port", str(port)]
     command += ["--max_model_len", "1024", "--dtype", "float32"]
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
@@ -240,7 +240,7 @@ def test_a_video_prompt_answers_in_vllm_as_in_transformers(family_id, tmp_path):
 
 
 def test_chat_batch_mode_with_the_vllm_backend_writes_the_hf_backends_predictions(digits, tmp_path):
-    from vlmtune import chat
+    from vlmtune.serving import chat
 
     records = json.loads(digits.read_text())
     records[1]["conversations"] = records[1]["conversations"][:1]  # ends with the question: still answered

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from tests.test_export_serve import default_lora, digits  # noqa: F401  (fixtures, for `lora_output`)
+from vlmtune.apps.webui import forms, runs
 from vlmtune.arguments import DataArguments, ModelArguments, parse_args, yaml_to_argv
-from vlmtune.webui import forms, runs
 
 VALUES = {
     "model_id": "tiny-qwen2-vl",
@@ -178,7 +178,7 @@ def test_a_crashed_run_shows_the_clis_error_line(tmp_path):
 
 
 def test_a_chat_turn_becomes_the_sample_vlmtune_chat_would_ask():
-    from vlmtune.webui.chat_tab import conversation_sample, user_turn
+    from vlmtune.apps.webui.chat_tab import conversation_sample, user_turn
 
     answer = {"role": "assistant", "text": "3", "images": [], "videos": []}
     history = [user_turn("Which digit?", "a.png", None), answer, user_turn("Sure?", "b.png", None)]
@@ -193,7 +193,7 @@ def test_a_chat_turn_becomes_the_sample_vlmtune_chat_would_ask():
 
 
 def test_webui_refuses_a_bad_auth_in_one_line(capsys):
-    from vlmtune.cli import main
+    from vlmtune.apps.cli import main
 
     assert main(["webui", "--auth", "nopassword"]) == 2
     assert capsys.readouterr().err == "vlmtune webui: error: --auth must be user:password\n"
@@ -201,7 +201,7 @@ def test_webui_refuses_a_bad_auth_in_one_line(capsys):
 
 def test_the_preview_marks_the_trained_spans_in_html(tmp_path):
     from tests.conftest import digit_png
-    from vlmtune.webui.app import preview_html
+    from vlmtune.apps.webui.app import preview_html
 
     turns = [{"from": "human", "value": "<image>\nWhich digit?"}, {"from": "gpt", "value": "7 & <b>"}]
     data = tmp_path / "train.json"
@@ -213,7 +213,7 @@ def test_the_preview_marks_the_trained_spans_in_html(tmp_path):
 
 
 def test_webui_refuses_a_serve_python_that_is_not_a_program(capsys, tmp_path):
-    from vlmtune.cli import main
+    from vlmtune.apps.cli import main
 
     assert main(["webui", "--serve_python", str(tmp_path / "python")]) == 2
     assert (
@@ -223,7 +223,7 @@ def test_webui_refuses_a_serve_python_that_is_not_a_program(capsys, tmp_path):
 
 
 def test_webui_without_gradio_names_the_extra(capsys, monkeypatch):
-    from vlmtune.cli import main
+    from vlmtune.apps.cli import main
 
     monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio fails as if it were not installed
     assert main(["webui"]) == 2
@@ -231,7 +231,7 @@ def test_webui_without_gradio_names_the_extra(capsys, monkeypatch):
 
 
 def test_start_refuses_invalid_fields_before_anything_runs(tmp_path):
-    from vlmtune.webui.train_tab import TRAIN, apply_yaml, start
+    from vlmtune.apps.webui.train_tab import TRAIN, apply_yaml, start
 
     values, _ = forms.values_from_words({"model_id": "tiny-qwen2-vl", "data_path": "x.json"}, forms.ALL_FIELDS)
     values.update(output_dir=str(tmp_path / "out"), lora_r=0)
@@ -249,7 +249,7 @@ def test_start_refuses_invalid_fields_before_anything_runs(tmp_path):
 
 def test_an_upload_of_a_data_file_and_its_images_lands_in_one_folder(tmp_path):
     from tests.conftest import digit_png
-    from vlmtune.webui.app import uploaded_data
+    from vlmtune.apps.webui.app import uploaded_data
 
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()  # gradio keeps each uploaded file in its own folder
     image = digit_png(tmp_path / "a", "d1.png", 1)
@@ -319,8 +319,8 @@ def test_grpo_form_fields_come_from_the_grpo_dataclasses(tmp_path):
     ],
 )
 def test_a_bad_grpo_value_is_refused_with_the_clis_message(tmp_path, capsys, changes, line):
-    from vlmtune.cli import main
-    from vlmtune.webui.train_tab import GRPO, full_argv, start
+    from vlmtune.apps.cli import main
+    from vlmtune.apps.webui.train_tab import GRPO, full_argv, start
 
     output = tmp_path / "out"
     values = (*grpo_values(model_id="tiny-qwen2-vl", data_path="p.jsonl", output_dir=str(output), **changes), "")
@@ -333,7 +333,7 @@ def test_a_bad_grpo_value_is_refused_with_the_clis_message(tmp_path, capsys, cha
 
 def test_a_tiny_grpo_run_through_the_tab_ends_with_a_reward_curve(tmp_path):
     from tests.test_grpo import PLUGIN, clevr_count_data
-    from vlmtune.webui.train_tab import GRPO, STARTED, restore_last_run, start
+    from vlmtune.apps.webui.train_tab import GRPO, STARTED, restore_last_run, start
 
     (tmp_path / "rewards.py").write_text(PLUGIN)  # even_tokens: a reward that varies within a group
     output = tmp_path / "out"
@@ -377,8 +377,8 @@ def test_a_tiny_grpo_run_through_the_tab_ends_with_a_reward_curve(tmp_path):
 
 
 def test_compose_through_its_tab_and_the_model_tab_offers_the_folder(tmp_path, monkeypatch):
-    from vlmtune.webui.app import compose_model, composed_folders, output_model_id
-    from vlmtune.webui.forms import COMPOSE_FIELDS
+    from vlmtune.apps.webui.app import compose_model, composed_folders, output_model_id
+    from vlmtune.apps.webui.forms import COMPOSE_FIELDS
 
     monkeypatch.chdir(tmp_path)  # the folder the UI runs in: composed folders directly in it are offered too
     values, _ = forms.values_from_words({}, COMPOSE_FIELDS, "compose")
@@ -414,7 +414,7 @@ def serve_values(output, **changes) -> list:
 
 def cli_error(capsys, argv: list[str]) -> str:
     """The one line `vlmtune <argv>` prints on stderr when it exits with status 2 (in this process)."""
-    from vlmtune.cli import main
+    from vlmtune.apps.cli import main
 
     capsys.readouterr()
     assert main(argv) == 2
@@ -429,7 +429,7 @@ def lora_output(request):
 
 
 def test_serve_form_fields_come_from_serves_parser():
-    from vlmtune.serve import build_parser
+    from vlmtune.serving.serve import build_parser
 
     actions = [action for action in build_parser()._actions if action.dest != "help"]
     fields = forms.form_fields(forms.SERVE_FIELDS, "serve")
@@ -458,7 +458,7 @@ def test_serve_form_fields_come_from_serves_parser():
 
 
 def test_serve_refuses_bad_words_before_launch_with_the_clis_line(lora_output, tmp_path, capsys):
-    from vlmtune.webui.serve_tab import SERVER_FOLDER, start_server
+    from vlmtune.apps.webui.serve_tab import SERVER_FOLDER, start_server
 
     missing = tmp_path / "missing"
     for argv in ([str(lora_output), "--bogus", "1"], [str(missing)], [str(lora_output)]):
@@ -472,7 +472,7 @@ def test_serve_refuses_bad_words_before_launch_with_the_clis_line(lora_output, t
 
 def wait_for_server(output, seconds: float = 120) -> tuple[str, str, str]:
     """The Serve tab's state, URL and log tail for `output` once the server answers (a URL) or has ended."""
-    from vlmtune.webui.serve_tab import server_status
+    from vlmtune.apps.webui.serve_tab import server_status
 
     for _ in range(int(seconds * 10)):
         shown = server_status(str(output))
@@ -483,7 +483,7 @@ def wait_for_server(output, seconds: float = 120) -> tuple[str, str, str]:
 
 
 def test_export_through_the_tab_then_start_without_vllm_shows_the_clis_line(lora_output, tmp_path, capsys):
-    from vlmtune.webui.serve_tab import export_for_serving, server_status, start_server
+    from vlmtune.apps.webui.serve_tab import export_for_serving, server_status, start_server
 
     served = tmp_path / "served"
     log, folder = export_for_serving(f" {lora_output} ", str(served))
@@ -507,7 +507,7 @@ def test_export_through_the_tab_then_start_without_vllm_shows_the_clis_line(lora
 
 
 FAKE_SERVER = """#!{python}
-# Stands in for `python -m vlmtune.cli serve OUTPUT --port PORT`: an OpenAI-style /v1/models, nothing else.
+# Stands in for `python -m vlmtune serve OUTPUT --port PORT`: an OpenAI-style /v1/models, nothing else.
 import http.server, json, sys
 
 class Models(http.server.BaseHTTPRequestHandler):
@@ -525,8 +525,8 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[sys.argv.index("--port") + 1])
 def test_a_server_shows_its_url_once_it_answers_is_one_per_folder_and_stops(lora_output, tmp_path):
     import socket
 
-    from vlmtune.export import export_for_vllm
-    from vlmtune.webui.serve_tab import last_served, server_folder, server_status, start_server
+    from vlmtune.apps.webui.serve_tab import last_served, server_folder, server_status, start_server
+    from vlmtune.serving.export import export_for_vllm
 
     served, _ = export_for_vllm(lora_output, tmp_path / "served")
     python = tmp_path / "python"
@@ -546,7 +546,7 @@ def test_a_server_shows_its_url_once_it_answers_is_one_per_folder_and_stops(lora
         state, url, tail = wait_for_server(served)
         assert url == f"http://127.0.0.1:{port}/v1"
         assert state.startswith(f'<span id="serve-state" data-state="running">serving vlmtune at {url} (running (pid ')
-        assert tail.splitlines()[0] == f"fake server -m vlmtune.cli serve {served} --host 0.0.0.0 --port {port}"
+        assert tail.splitlines()[0] == f"fake server -m vlmtune serve {served} --host 0.0.0.0 --port {port}"
         refused = start_server(*values, python=str(python))
         assert refused.startswith(f"**Not started:** a run is already going in {served / 'webui_serve'} (pid ")
         assert refused.endswith("stop it first, or choose another output folder")
@@ -569,9 +569,9 @@ def test_the_tabs_start_really_serves_with_the_vllm_python(lora_output, tmp_path
     import socket
     import urllib.request
 
-    from vlmtune.export import export_for_vllm
-    from vlmtune.vllm_backend import VLLM_VENV
-    from vlmtune.webui.serve_tab import server_folder, start_server
+    from vlmtune.apps.webui.serve_tab import server_folder, start_server
+    from vlmtune.serving.export import export_for_vllm
+    from vlmtune.serving.vllm_backend import VLLM_VENV
 
     python = f"{os.environ.get('VLLM_VENV', VLLM_VENV)}/bin/python"  # make test-vllm passes its VLLM_VENV
     if not os.path.isfile(python):

@@ -80,7 +80,7 @@ def webui(tmp_path):
     port = free_port()
     log = open(tmp_path / "webui.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "vlmtune.cli", "webui", "--port", str(port)],
+        [sys.executable, "-m", "vlmtune", "webui", "--port", str(port)],
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -232,7 +232,7 @@ def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
             browser.close()
             kill_run(output_dir)
 
-    from vlmtune.cli import main as cli_main
+    from vlmtune.apps.cli import main as cli_main
 
     capsys.readouterr()
     assert (

@@ -1,8 +1,8 @@
-"""`python -m vlmtune <command> ...`: the same as the `vlmtune` command (vlmtune/cli.py)."""
+"""`python -m vlmtune <command> ...`: the same as the `vlmtune` command (vlmtune/apps/cli.py)."""
 
 import sys
 
-from vlmtune.cli import main
+from vlmtune.apps.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

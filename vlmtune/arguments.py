@@ -4,7 +4,7 @@ vlmtune train --config my_run.yaml --learning_rate 1e-4    # the command line be
 vlmtune train --use_lora True --warmup_ratio 0.03 ...      # lmms-finetune's flags, read as vlmtune's (logged)
 
 Also the parsers every command builds (`CommandParser`, `DataclassParser`): an unknown flag is named with the
-closest valid ones, and every argument error ends the command with one line (see vlmtune/cli.py).
+closest valid ones, and every argument error ends the command with one line (see vlmtune/apps/cli.py).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import transformers
 import yaml
 from transformers import HfArgumentParser
 
-from vlmtune.formats import DATA_FORMATS
+from vlmtune.data.formats import DATA_FORMATS
+from vlmtune.errors import ArgumentError
 
 logger = logging.getLogger("vlmtune")
 
-
-class ArgumentError(ValueError):
-    """An argument value that cannot work; raised while parsing, before anything is read or loaded."""
+# The metric `--eval_metric` names when it is not an import path (vlmtune.core.evaluation).
+BUILT_IN_METRIC = "exact_match"
 
 
 @dataclass
@@ -170,7 +170,7 @@ class TrainingArguments(transformers.TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log the loss every N steps."})
     save_strategy: str = field(default="no", metadata={"help": "When to write checkpoints: no, steps or epoch."})
     save_safetensors: bool = field(default=True, metadata={"help": "Save weights as safetensors."})
-    # --- evaluation by generation and the vision tower under sharding (vlmtune.evaluation, vlmtune.trainer) ---
+    # --- evaluation by generation and the vision tower under sharding (vlmtune.core.evaluation, .trainer) ---
     eval_metric: str | None = field(
         default=None,
         metadata={
@@ -207,11 +207,16 @@ class TrainingArguments(transformers.TrainingArguments):
             raise ArgumentError(f"{flag}{' '.join(str(error).split())} (install it, or drop the flag)") from None
         check_loggers(self.report_to)
         if self.eval_metric:
-            from vlmtune.evaluation import check_metric_spec
-
             check_metric_spec(self.eval_metric)
         if self.eval_max_new_tokens < 1:
             raise ArgumentError("--eval_max_new_tokens must be at least 1")
+
+
+def check_metric_spec(spec: str) -> None:
+    """Raise ArgumentError unless `spec` is `exact_match` or looks like `module:function`."""
+    module, _, function = spec.partition(":")
+    if spec != BUILT_IN_METRIC and not (module and function):
+        raise ArgumentError(f"--eval_metric must be {BUILT_IN_METRIC} or an import path module:function, got {spec!r}")
 
 
 def check_loggers(report_to: list[str]) -> None:
@@ -293,7 +298,7 @@ def parse_dataclasses(argv: list[str], parser: DataclassParser | None = None) ->
 
 
 class OneLineErrors:
-    """Parse errors (missing flag, bad value, unknown flag) raise ArgumentError, which vlmtune.cli prints as one
+    """Parse errors (missing flag, bad value, unknown flag) raise ArgumentError, which vlmtune.apps.cli prints as one
     line with exit status 2, instead of argparse's usage text or HfArgumentParser's ValueError traceback. Flags
     must be spelled out: argparse's prefix matching (`--epoch` taken for `--epochs`) is off, so a cut or
     misspelled flag is named with its close matches rather than read as another one."""

@@ -1,9 +1,9 @@
 """The internal sample, its up-front checks, media loading, and the lazy datasets that feed the Trainer.
 
-    from vlmtune.formats import load_samples            # every data format becomes a list of `Sample`s
+    from vlmtune.data.formats import load_samples            # every data format becomes a list of `Sample`s
     dataset = LazySupervisedDataset(samples, collator.encode)
 
-Every data format (LLaVA, ShareGPT, OpenAI messages, Hugging Face datasets; see vlmtune/formats.py) is read into
+Every data format (LLaVA, ShareGPT, OpenAI messages, Hugging Face datasets; see vlmtune/data/formats.py) is read into
 `Sample`. Images are paths, encoded bytes or PIL images, and are opened only when a sample is read.
 `TO_LOAD_IMAGE` says per family whether the dataset opens images (PIL) or hands their paths on.
 Videos are sampled to `num_frames` frames by `decode_video`, which decodes only the frames it picks (memory and
@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from PIL import Image
 
+from vlmtune.data.video import decode_video
 from vlmtune.errors import BadSample, DataError
-from vlmtune.video import decode_video
 
 logger = logging.getLogger(__name__)
 
@@ -59,25 +59,10 @@ class Sample:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _ToLoadImage(Mapping):
-    """The TO_LOAD_IMAGE table, read live from the family records (vlmtune.supported_models)."""
-
-    def _families(self):
-        from vlmtune.supported_models import FAMILIES
-
-        return FAMILIES
-
-    def __getitem__(self, family_id: str) -> bool:
-        return self._families()[family_id].to_load_image
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._families())
-
-    def __len__(self) -> int:
-        return len(self._families())
-
-
-TO_LOAD_IMAGE: Mapping[str, bool] = _ToLoadImage()
+# family id -> open images with PIL in the dataset (True) or hand their paths to the processor (False). Filled by
+# vlmtune.supported_models.register_family from each family record (the registry sits above the data layer, so
+# the record writes here rather than this module reading the registry).
+TO_LOAD_IMAGE: dict[str, bool] = {}
 
 
 def check_sample(

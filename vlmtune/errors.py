@@ -1,5 +1,17 @@
-"""The two data errors every command reports in one line (vlmtune.cli): kept apart from the datasets, so that
-light modules (vlmtune.video) raise them without importing torch."""
+"""The error types every command reports in one line (vlmtune.apps.cli): the bottom layer, imported by all and
+importing nothing, so that light modules (vlmtune.data.video) raise them without importing torch.
+
+Exit status: ArgumentError and UnknownNameError 2 (the command line is wrong), DataError and BadSample 1 (the
+data is wrong). A message names the flag, sample or file, and what to do.
+"""
+
+
+class ArgumentError(ValueError):
+    """An argument value that cannot work; raised while parsing, before anything is read or loaded."""
+
+
+class UnknownNameError(KeyError):
+    """An unknown model id or family; the message lists close matches."""
 
 
 class DataError(ValueError):

@@ -37,6 +37,8 @@ from vlmtune.collators.qwen2_vl import Qwen2VLCollator
 from vlmtune.collators.qwen3_vl import Qwen3_5Collator, Qwen3VLCollator
 from vlmtune.collators.smolvlm import SmolVLMCollator
 from vlmtune.collators.video_llama3 import VideoLlama3Collator
+from vlmtune.datasets import TO_LOAD_IMAGE
+from vlmtune.errors import UnknownNameError
 from vlmtune.loaders import (
     gemma3,
     gemma3n,
@@ -64,7 +66,7 @@ from vlmtune.loaders import (
     smolvlm,
     video_llama3,
 )
-from vlmtune.tiny import TINY_PREFIX
+from vlmtune.loaders.tiny import TINY_PREFIX
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class Family:
     multi_turn: bool = True  # False: one user turn and one reply per sample (a prompt/answer format)
     # False where the template refuses a system prompt in a sample with images (Llama 3.2 Vision).
     system_prompt_with_images: bool = True
-    # --packing is allowed (vlmtune/packing.py): verified to keep packed samples apart, tests/test_packing.py.
+    # --packing is allowed (vlmtune/core/packing.py): verified to keep packed samples apart, tests/test_packing.py.
     # Not for models whose layers carry state along the row past a sample's end (Qwen3.5's linear attention,
     # LFM2's short convolutions) or whose image tokens attend both ways (Gemma, PaliGemma), nor cross-attention.
     packing: bool = False
@@ -130,10 +132,6 @@ class ModelEntry:
         return replace(family, **dict(self.capabilities)) if self.capabilities else family
 
 
-class UnknownNameError(KeyError):
-    """An unknown model id or family; the message lists close matches."""
-
-
 FAMILIES: dict[str, Family] = {}
 MODELS: dict[str, ModelEntry] = {}
 
@@ -143,6 +141,7 @@ def register_family(family: Family) -> Family:
     if family.family_id in FAMILIES:
         raise ValueError(f"family {family.family_id!r} is already registered")
     FAMILIES[family.family_id] = family
+    TO_LOAD_IMAGE[family.family_id] = family.to_load_image
     register_model(
         TINY_PREFIX + family.family_id, family.family_id, f"(built locally: {TINY_PREFIX}{family.family_id})"
     )
@@ -959,6 +958,6 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":  # through the CLI, for its one-line errors
     import sys
 
-    from vlmtune.cli import main as cli_main
+    from vlmtune.apps.cli import main as cli_main
 
     sys.exit(cli_main(["models", *sys.argv[1:]]))

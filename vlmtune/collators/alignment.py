@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from vlmtune.datasets import BadSample
+from vlmtune.errors import BadSample
 
 IGNORE_INDEX = -100
 # Tokens next to a placeholder that inserted text may have merged with, tried in turn before giving up.

@@ -32,7 +32,8 @@ from vlmtune.collators.replies import (
     reply_starts,
     with_sentinels,
 )
-from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, BadSample, Sample
+from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, Sample
+from vlmtune.errors import BadSample
 
 __all__ = ["IGNORE_INDEX", "TemplateError", "VLMCollator", "align_labels"]
 # Where processors and tokenizers keep the ids of what they write for images and videos: the placeholders, the
@@ -98,7 +99,7 @@ def split_placeholders(text: str) -> list[dict[str, str]]:
 
 
 def timed_video_inputs(inputs: dict[str, Any], videos: list) -> dict[str, Any]:
-    """Processor inputs for videos that vlmtune has already sampled (`vlmtune.video.decode_video`), for
+    """Processor inputs for videos that vlmtune has already sampled (`vlmtune.data.video.decode_video`), for
     processors that write frame times into the prompt (Qwen3-VL, Qwen3.5, SmolVLM2): no second sampling
     (`do_sample_frames=False`), and each video's real frame rate and frame numbers, which a `DecodedVideo`
     carries (a plain list of frames has none: the processor then guesses, e.g. 24 fps)."""

@@ -12,7 +12,7 @@ class Qwen2VLCollator(VLMCollator):
     def estimate_image_tokens(self, height: int, width: int) -> int:
         """Tokens of one image of this size: its patches after the pixel-budget resize, merged merge_size^2 to 1.
 
-        Used by `vlmtune.lengths` to sort samples by length without opening a single image.
+        Used by `vlmtune.data.lengths` to sort samples by length without opening a single image.
         """
         image_processor = self.processor.image_processor
         patches = image_processor.get_number_of_image_patches(height, width, {})

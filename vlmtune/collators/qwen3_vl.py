@@ -2,7 +2,7 @@
 
 Qwen3-VL (and Qwen3.5, which uses the same processor) writes each pair of video frames into the prompt with its
 time, "<1.5 seconds>", computed from the video's frame rate and the numbers of the sampled frames. vlmtune has
-already sampled `--num_frames` frames evenly (`vlmtune.video.decode_video`), so the processor gets them with
+already sampled `--num_frames` frames evenly (`vlmtune.data.video.decode_video`), so the processor gets them with
 `do_sample_frames=False` (sampling again would keep only a few of them) and the frames' real metadata, which a
 `DecodedVideo` carries. A plain list of frames has none: the processor then assumes consecutive frames at 24 fps.
 

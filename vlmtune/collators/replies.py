@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vlmtune.datasets import ASSISTANT, BadSample, DataError
+from vlmtune.datasets import ASSISTANT
+from vlmtune.errors import BadSample, DataError
 
 GENERATION_TAG = re.compile(r"{%-?\s*generation\s*-?%}")
 # Private-use characters: no data or template writes them, and they survive trim/strip filters.

@@ -2,6 +2,6 @@
 
 import sys
 
-from vlmtune.cli import main as cli_main
+from vlmtune.apps.cli import main as cli_main
 
 sys.exit(cli_main(["grpo", *sys.argv[1:]]))

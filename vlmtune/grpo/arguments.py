@@ -6,7 +6,6 @@ import sys
 from dataclasses import dataclass, field
 
 from vlmtune.arguments import (
-    ArgumentError,
     DataArguments,
     DataclassParser,
     ModelArguments,
@@ -14,6 +13,7 @@ from vlmtune.arguments import (
     build_parser,
     parse_dataclasses,
 )
+from vlmtune.errors import ArgumentError
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
 SCALE_REWARDS = ("group", "batch", "none")

@@ -27,8 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vlmtune.arguments import ArgumentError
-from vlmtune.datasets import DataError
+from vlmtune.errors import ArgumentError, DataError
 
 RewardFunc = Callable[..., list[float | None]]
 

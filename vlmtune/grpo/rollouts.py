@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from vlmtune.collators.base import VLMCollator
+from vlmtune.core.inference import encode_prompts
 from vlmtune.datasets import Sample, load_media
-from vlmtune.inference import encode_prompts
 
 # Keys of the processor output that run along the tokens: extended over the completion for the training
 # forward. Token type ids get the value a trained reply token has (`VLMCollator.reply_token_type_id`); Mllama's

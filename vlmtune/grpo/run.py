@@ -8,18 +8,26 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from vlmtune.arguments import ArgumentError, DataArguments, ModelArguments, TrainingArguments
+from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
 from vlmtune.collators.base import VLMCollator
+from vlmtune.core.modeling import checkpoint_path
 from vlmtune.datasets import Sample
+from vlmtune.errors import ArgumentError
 from vlmtune.grpo.arguments import GRPOArguments
 from vlmtune.grpo.data import PromptDataset, keep_samples, read_prompts
 from vlmtune.grpo.loss import LossSettings
 from vlmtune.grpo.rewards import resolve_rewards
 from vlmtune.grpo.rollouts import SamplingSettings
 from vlmtune.grpo.trainer import GRPOTrainer
-from vlmtune.modeling import checkpoint_path
+from vlmtune.pipeline import (
+    check_run,
+    load_model_and_collator,
+    make_trainable,
+    resolve_resume,
+    save_outputs,
+    trainer_parts,
+)
 from vlmtune.supported_models import ModelEntry
-from vlmtune.train import check_run, load_model_and_collator, make_trainable, resolve_resume, save_outputs
 
 logger = logging.getLogger("vlmtune")
 
@@ -103,10 +111,8 @@ def grpo_trainer(
         train_dataset=PromptDataset(prompts),
         data_collator=keep_samples,
         processing_class=processor,
-        prefixes=family.modules,
-        part_lrs=part_lrs,
-        num_frames=data_args.num_frames,
         callbacks=callbacks,
+        **trainer_parts(entry, data_args, part_lrs),
         collator=collator,
         rewards=rewards,
         reward_weights=grpo_args.reward_weights or [1.0] * len(rewards),
@@ -137,7 +143,7 @@ def grpo_trainer(
 
 def check_vllm(entry: ModelEntry, model_args: ModelArguments, training_args: TrainingArguments) -> None:
     """--use_vllm: vLLM importable, a family it runs, one process, no QLoRA (ArgumentError otherwise)."""
-    from vlmtune.vllm_backend import NOT_IMPLEMENTED_FAMILIES, import_vllm
+    from vlmtune.serving.vllm_backend import NOT_IMPLEMENTED_FAMILIES, import_vllm
 
     import_vllm()
     if entry.family_id in NOT_IMPLEMENTED_FAMILIES:

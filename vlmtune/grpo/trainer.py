@@ -1,6 +1,6 @@
 """The GRPO step on vlmtune's one Trainer: rollouts, rewards and advantages before the step, the loss in it.
 
-`GRPOTrainer` is `vlmtune.trainer.VLMTrainer` (per-part learning rates, the Trainer's optimizer, scheduler,
+`GRPOTrainer` is `vlmtune.core.trainer.VLMTrainer` (per-part learning rates, the Trainer's optimizer, scheduler,
 checkpoints, logging and progress bar) whose data loader yields prompts: `get_batch_samples` (the Trainer's hook
 that fetches one optimizer step's micro-batches) turns them into rollouts (`generate_completions`), scores them
 and hands the Trainer's own steps batches of prompt+completion inputs with advantages; `compute_loss` is the
@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from vlmtune.collators.base import VLMCollator
+from vlmtune.core.trainer import VLMTrainer
 from vlmtune.datasets import USER, Sample
 from vlmtune.grpo.loss import LossSettings, group_advantages, policy_loss
 from vlmtune.grpo.rewards import RewardFunc, score
@@ -27,7 +28,6 @@ from vlmtune.grpo.rollouts import (
     generate_completions,
     training_inputs,
 )
-from vlmtune.trainer import VLMTrainer
 
 # Batch entries that are the loss's, not the model's.
 LOSS_KEYS = ("completion_mask", "advantages", "old_logps", "ref_logps", "sampling_logps")

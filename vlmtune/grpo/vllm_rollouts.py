@@ -23,11 +23,11 @@ from __future__ import annotations
 import torch
 
 from vlmtune.collators.base import VLMCollator
+from vlmtune.core.inference import encode_prompts, prompt_text
 from vlmtune.datasets import Sample, load_media
 from vlmtune.grpo.rollouts import Rollouts, SamplingSettings, completion_mask, stop_token_ids
-from vlmtune.inference import encode_prompts, prompt_text
+from vlmtune.serving.vllm_backend import import_vllm, media_limits, model_impl_of, multi_modal_data, start_engine
 from vlmtune.supported_models import ModelEntry
-from vlmtune.vllm_backend import import_vllm, media_limits, model_impl_of, multi_modal_data, start_engine
 
 # Added to the logits of media tokens (vLLM clamps a bias to +-100): after a softmax their probability is
 # ~e^-100 of the others', so they are never sampled (transformers' backend uses `suppress_tokens`).
@@ -127,7 +127,7 @@ def policy_weights(model) -> dict[str, torch.Tensor]:
     from peft.tuners.lora import LoraLayer
     from transformers.core_model_loading import revert_weight_conversion
 
-    from vlmtune.released import released_layout
+    from vlmtune.loaders.released import released_layout
 
     if not isinstance(model, PeftModel):
         base, state = model, dict(model.state_dict())
@@ -157,7 +157,7 @@ def push_weights(llm, model) -> None:
     cannot refill them. Then the caches of results of the old weights are dropped, as vLLM's engine says to do
     when weights change: the encoder cache (image features of the old vision tower, on the scheduler's side
     too: `llm.llm_engine.reset_encoder_cache`, which `LLM` itself does not wrap) and the prompts' KV
-    (`reset_prefix_cache`). The engine runs in this process (`vlmtune.vllm_backend.start_engine`), so the
+    (`reset_prefix_cache`). The engine runs in this process (`vlmtune.serving.vllm_backend.start_engine`), so the
     tensors are handed over, not serialized.
     """
     weights = policy_weights(model)

@@ -6,7 +6,7 @@ from typing import Any
 
 from transformers import AutoProcessor, PreTrainedModel, ProcessorMixin
 
-from vlmtune.released import save_released
+from vlmtune.loaders.released import save_released
 
 
 def load_model_and_processor(

@@ -35,7 +35,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
+from vlmtune.loaders.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
 
 # Our own Jinja for the released format above (the system text is folded into the first user turn).
 CHAT_TEMPLATE = (

@@ -41,7 +41,7 @@ from transformers import (
 
 from vlmtune.loaders import gemma3
 from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
+from vlmtune.loaders.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
 
 # Gemma 3's template with Gemma 3n's image placeholder (the released templates differ in nothing else we render).
 CHAT_TEMPLATE = gemma3.CHAT_TEMPLATE.replace("<start_of_image>", "<image_soft_token>")

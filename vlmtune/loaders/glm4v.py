@@ -37,7 +37,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 # Our own Jinja for the released format above (without the `metadata` form of assistant turns).
 CHAT_TEMPLATE = (

@@ -26,7 +26,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 # The prompt format of HuggingFaceM4/Idefics3-8B-Llama3 (its processor's chat template):
 #   "<|begin_of_text|>User:<image>What is this?<end_of_utterance>\nAssistant: A cat.<end_of_utterance>\n"

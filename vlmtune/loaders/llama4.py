@@ -45,7 +45,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 SPECIAL_TOKENS = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot|>", "pad_token": "<|finetune_right_pad_id|>"}
 # The processor's image layout; <|patch|> is the token the model replaces with image features.

@@ -22,7 +22,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 # The prompt format of llava-hf/llava-1.5-*-hf: "USER: <image>\n{question} ASSISTANT: {answer} USER: ...".
 # A system message is written as plain text before the first "USER:". The released template renders no

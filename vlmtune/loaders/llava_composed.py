@@ -8,7 +8,7 @@ tiny *parts* that `vlmtune compose` accepts offline:
     tiny-llama    Llama causal LM, <s>/</s> tokens and no chat template (a base model)
 
 Each part is a random model of the real transformers classes with a small locally trained tokenizer, cached like
-the tiny models (vlmtune/tiny.py). `tiny-llava-composed` (and `tiny-idefics3-composed`, with the pixel-shuffle
+the tiny models (vlmtune/loaders/tiny.py). `tiny-llava-composed` (and `tiny-idefics3-composed`, with the pixel-shuffle
 connector) is made by `vlmtune compose` itself from tiny-siglip and tiny-qwen3, so every registry-wide test runs
 through compose.
 """
@@ -35,7 +35,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, tiny_text_config
-from vlmtune.tiny import ensure_tiny_checkpoint, train_tokenizer
+from vlmtune.loaders.tiny import ensure_tiny_checkpoint, train_tokenizer
 
 TINY_IMAGE_SIZE = 32
 TINY_PATCH_SIZE = 8
@@ -55,14 +55,14 @@ def load(path: str, **model_kwargs: Any):
 
 
 def build_tiny(folder: Path) -> None:
-    from vlmtune.compose import compose  # compose imports this module for its tiny parts
+    from vlmtune.compose.build import compose  # compose imports this module for its tiny parts
 
     compose("tiny-siglip", "tiny-qwen3", folder)
 
 
 def build_tiny_pixel_shuffle(folder: Path) -> None:
     """tiny-idefics3-composed: the same parts with the pixel-shuffle connector (Idefics3's class)."""
-    from vlmtune.compose import compose
+    from vlmtune.compose.build import compose
 
     compose("tiny-siglip", "tiny-qwen3", folder, projector="pixel_shuffle")
 

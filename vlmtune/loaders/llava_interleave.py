@@ -36,7 +36,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"

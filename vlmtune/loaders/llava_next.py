@@ -43,7 +43,7 @@ from transformers import (
 from vlmtune.loaders import llava
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
 from vlmtune.loaders.llava import tiny_llama_tokenizer
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 # The prompt format of https://huggingface.co/llava-hf/llava-v1.6-mistral-7b-hf (its chat_template.json):
 #   "<<SYS>>\n{system}\n<</SYS>>\n\n[INST] <image>\n{question} [/INST] {answer}</s> [INST] {question2} [/INST]"

@@ -34,7 +34,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 # The prompt format of https://huggingface.co/llava-hf/llava-onevision-qwen2-0.5b-ov-hf (also -7b-ov-hf, -72b-ov-hf;
 # their chat_template.json), ChatML without a default system message:

@@ -36,7 +36,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 # Jinja that sets the released template's default system prompt, word for word (it is part of the rendered text).
 SET_DEFAULT_SYSTEM_MESSAGE = (

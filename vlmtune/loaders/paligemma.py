@@ -31,7 +31,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
+from vlmtune.loaders.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
 
 # Our own Jinja for the released training format above: one prefix, one answer.
 CHAT_TEMPLATE = (

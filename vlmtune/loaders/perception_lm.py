@@ -36,7 +36,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 DEFAULT_SYSTEM = (
     "You are a helpful language and vision assistant. You are able to understand the visual content that the user "

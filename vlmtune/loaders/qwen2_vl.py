@@ -28,7 +28,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 # The prompt format of the released Qwen2-VL / Qwen2.5-VL instruct checkpoints (ChatML): a default system
 # message when none is given, each turn "<|im_start|>{role}\n{content}<|im_end|>\n", images as

@@ -23,7 +23,7 @@ The released prompt format (`chat_template.json` of Qwen/Qwen3-VL-{2B,4B,8B,32B}
   would teach a format the model never generates in (it has no non-thinking mode).
 
 The MoE checkpoints store each layer's experts fused in 3-D parameters (`mlp.experts.gate_up_proj`,
-`mlp.experts.down_proj`) with a `mlp.gate` router; see `vlmtune.modeling` for how LoRA treats them.
+`mlp.experts.down_proj`) with a `mlp.gate` router; see `vlmtune.core.modeling` for how LoRA treats them.
 """
 
 from __future__ import annotations

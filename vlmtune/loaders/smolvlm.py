@@ -32,7 +32,7 @@ from vlmtune.loaders.idefics3 import (
     save_tiny_model,
     tiny_image_kwargs,
 )
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 # The prompt format of HuggingFaceTB/SmolVLM2-2.2B-Instruct (and SmolVLM-256M/500M-Instruct):
 #   "<|im_start|>User:<image>What is this?<end_of_utterance>\nAssistant: A cat.<end_of_utterance>\n"

@@ -35,7 +35,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.tiny import train_tokenizer
+from vlmtune.loaders.tiny import train_tokenizer
 
 # Our own Jinja for the released format above (the released one also knows a "stream" role and the
 # add_system_prompt switch, which chat rendering never uses).

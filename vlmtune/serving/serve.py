@@ -1,0 +1,106 @@
+"""`vlmtune serve`: vLLM's OpenAI-compatible server for a vlmtune output, on 127.0.0.1 by default.
+
+    vlmtune serve output/my-run-merged                      # a merged or fully finetuned output
+    vlmtune serve output/my-lora-run --port 8001           # base + adapter (an adapter vLLM takes, see export)
+    vlmtune serve output/my-run-merged --host 0.0.0.0 --max_model_len 8192    # reachable from other machines
+    curl 127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' -d '{"model": "vlmtune", ...}'
+
+The model is served under the name `vlmtune` (`--served_model_name`), with the chat template saved in the output.
+An adapter is served on its base under the same name (vLLM's `--lora-modules`); an adapter with fully trained
+modules (the projector, by default) is refused with the command that makes it servable (`vlmtune export`).
+Needs vLLM in this Python (README "Serving with vLLM"); this process becomes the server (stop it by its PID).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from vlmtune.arguments import CommandParser
+from vlmtune.core.outputs import ADAPTER_CONFIG, is_adapter
+from vlmtune.errors import ArgumentError
+from vlmtune.serving.vllm_backend import (
+    DEFAULT_KV_CACHE_BYTES,
+    import_vllm,
+    in_process_environment,
+    media_limits,
+    model_impl_of,
+    vllm_source,
+)
+
+
+def chat_template_file(folder: Path) -> Path | None:
+    """The chat template the output was saved with (processor files: chat_template.jinja or .json)."""
+    for name in ("chat_template.jinja", "chat_template.json"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def template_argument(folder: Path) -> list[str]:
+    path = chat_template_file(folder)
+    if path is None:
+        return []
+    if path.suffix == ".json":  # vLLM reads a template file as the template text itself
+        return ["--chat-template", json.loads(path.read_text())["chat_template"]]
+    return ["--chat-template", str(path)]
+
+
+def server_command(args: argparse.Namespace) -> list[str]:
+    """The command line of vLLM's OpenAI server for the output in `args.output`."""
+    output = Path(args.output)
+    if not (output / "config.json").is_file() and not is_adapter(output):
+        raise ArgumentError(f"{output}: neither a model folder (config.json) nor an adapter output ({ADAPTER_CONFIG})")
+    source = vllm_source(str(output), base=args.base)
+    common = [
+        "--host", args.host, "--port", str(args.port), "--max-model-len", str(args.max_model_len),
+        "--dtype", args.dtype, "--distributed-executor-backend", "uni",
+        "--kv-cache-memory-bytes", str(args.kv_cache_bytes),
+    ]  # fmt: skip
+    template = template_argument(Path(source.processor_folder))
+    common += ["--limit-mm-per-prompt", json.dumps(media_limits(source.entry.family))]
+    common += ["--model-impl", model_impl_of(source.entry.family_id)]
+    if source.adapter:
+        model = [source.model_folder, "--served-model-name", f"{args.served_model_name}-base"]
+        lora = ["--enable-lora", "--max-lora-rank", str(source.lora_rank)]
+        lora += ["--lora-modules", f"{args.served_model_name}={source.adapter}"]
+    else:
+        model, lora = [source.model_folder, "--served-model-name", args.served_model_name], []
+    server = [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+    return [*server, "--model", *model, *common, *template, *lora]
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(
+        prog="vlmtune serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("output", help="A vlmtune output: merged/full model folder, or an adapter output.")
+    parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: this machine only).")
+    parser.add_argument("--port", type=int, default=8000, help="Port to listen on.")
+    parser.add_argument("--max_model_len", type=int, default=4096, help="Longest prompt + reply in tokens.")
+    parser.add_argument("--served_model_name", default="vlmtune", help="The `model` name requests use.")
+    parser.add_argument("--base", help="Base checkpoint of an adapter (default: the one it was trained from).")
+    parser.add_argument("--dtype", default="auto", help="auto (as stored), float32, bfloat16, float16.")
+    parser.add_argument(
+        "--kv_cache_bytes", type=int, default=DEFAULT_KV_CACHE_BYTES, help="Memory vLLM reserves for its KV cache."
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = server_command(args)
+    import_vllm()  # a clear one-line message when vLLM is missing, before anything starts
+    in_process_environment()
+    print(f"vlmtune serve: {args.output} on http://{args.host}:{args.port}/v1 as {args.served_model_name!r}")
+    sys.stdout.flush()
+    os.execv(command[0], command)  # this process becomes the server: its PID is the server's
+
+
+if __name__ == "__main__":
+    from vlmtune.apps.cli import main as cli_main
+
+    sys.exit(cli_main(["serve", *sys.argv[1:]]))
