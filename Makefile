@@ -47,7 +47,7 @@ test-slow: setup
 	$(PY) -m pytest -q -m slow
 
 # vLLM serves what vlmtune trains (tests marked vllm), in vLLM's own environment outside the repo: built once by
-# scripts/setup_vllm_venv.sh (~6.5 min, ~7 GB), then reused. Cost: see README "Serving with vLLM".
+# scripts/setup_vllm_venv.sh (~6.5 min, ~7 GB), then reused. Cost: see docs/serving.md.
 # The web UI's Serve tab runs with .venv (gradio) and serves with $(VLLM_VENV)'s Python (~1 min).
 VLLM_VENV ?= /work/vllm-venv
 test-vllm: setup

@@ -1,6 +1,6 @@
 """Greedy generation throughput: vlmtune's transformers backend against vLLM, same model, same prompts.
 
-    scripts/setup_vllm_venv.sh                      # vLLM's own environment (README "Serving with vLLM")
+    scripts/setup_vllm_venv.sh                      # vLLM's own environment (docs/serving.md)
     /work/vllm-venv/bin/python benchmarks/generation.py --model_id tiny-qwen2-vl --samples 64
     /work/vllm-venv/bin/python benchmarks/generation.py --model output/merged --device cuda --dtype bfloat16
 

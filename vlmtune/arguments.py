@@ -384,7 +384,7 @@ NUMBER = re.compile(r"-\d+(\.\d*)?([eE][-+]?\d+)?")  # a negative value, not a f
 # is a fraction of the steps), and `--gradient_checkpointing`, now `--activation_checkpointing`. Keys are the
 # words as lmms-finetune takes them (true/false for any spelling of a boolean; VALUE for any value), values the
 # vlmtune words they are read as; "" means nothing to pass, vlmtune's default already does the same. Every other
-# flag of those scripts has the same name in vlmtune. README's "Coming from lmms-finetune" shows this table
+# flag of those scripts has the same name in vlmtune. docs/migration.md shows this table
 # (tests/test_arguments.py keeps the two equal).
 LMMS_FINETUNE_ALIASES: dict[str, str] = {
     "--use_lora true": "--llm_mode lora",
@@ -489,7 +489,7 @@ def lmms_replacement(written: str, exact: str, name: str, value: str) -> str:
 
 
 def format_lmms_table() -> str:
-    """The two lmms-finetune tables as the Markdown table of README's "Coming from lmms-finetune"."""
+    """The two lmms-finetune tables as the Markdown table of docs/migration.md."""
     rows = ["| lmms-finetune | vlmtune |", "|---|---|"]
     rows += [
         f"| `{key}` | {f'`{value}`' if value else 'nothing (the same by default)'} |"

@@ -113,7 +113,7 @@ class GRPOArguments:
         default=False,
         metadata={
             "help": "Sample the rollouts with vLLM (an engine in this process, one process), the policy's weights "
-            "pushed to it after each optimizer step; needs vLLM installed (README 'Serving with vLLM')."
+            "pushed to it after each optimizer step; needs vLLM installed (docs/serving.md)."
         },
     )
     vllm_max_model_len: int = field(

@@ -148,7 +148,7 @@ def check_vllm(entry: ModelEntry, model_args: ModelArguments, training_args: Tra
     import_vllm()
     if entry.family_id in NOT_IMPLEMENTED_FAMILIES:
         raise ArgumentError(
-            f"--use_vllm: vLLM does not implement {entry.family_id} (README 'Serving with vLLM'); drop --use_vllm"
+            f"--use_vllm: vLLM does not implement {entry.family_id} (docs/serving.md); drop --use_vllm"
         )
     if training_args.world_size > 1:
         raise ArgumentError("--use_vllm runs its engine in the training process: launch one process, not several")

@@ -12,7 +12,7 @@ or OpenAI-messages records in a JSON list or JSONL file), answers each conversat
 and writes one JSON line per record: `source`, `prompt` (the last user turn), `prediction`, `reference` (the
 record's final assistant reply, or null when the record ends with the user's turn).
 
-`--backend vllm` generates with vLLM (needs it installed, README "Serving with vLLM"): the same prompts and
+`--backend vllm` generates with vLLM (needs it installed, docs/serving.md): the same prompts and
 greedy replies as the default transformers backend, faster on many samples. `--eval_metric` scores the
 predictions of batch mode (records that end with a reply), with either backend.
 """

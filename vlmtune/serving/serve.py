@@ -8,7 +8,7 @@
 The model is served under the name `vlmtune` (`--served_model_name`), with the chat template saved in the output.
 An adapter is served on its base under the same name (vLLM's `--lora-modules`); an adapter with fully trained
 modules (the projector, by default) is refused with the command that makes it servable (`vlmtune export`).
-Needs vLLM in this Python (README "Serving with vLLM"); this process becomes the server (stop it by its PID).
+Needs vLLM in this Python (docs/serving.md); this process becomes the server (stop it by its PID).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
     stop_engine(llm)                                                     # before another engine in this process
 
 vLLM is an optional dependency with its own pins; on a CPU machine it lives in a separate environment
-(`scripts/setup_vllm_venv.sh`, README "Serving with vLLM"). The engine runs in this process (no engine
+(`scripts/setup_vllm_venv.sh`, docs/serving.md). The engine runs in this process (no engine
 subprocess, one device, host address 127.0.0.1), which is what works on CPU and is enough for one GPU.
 """
 
@@ -36,8 +36,8 @@ INSTALL_HINT = (
 # Families vLLM 0.32 does not implement but runs through its transformers backend (`model_impl="transformers"`),
 # checked with greedy tokens equal to transformers' (tests/test_vllm.py).
 TRANSFORMERS_BACKEND_FAMILIES = ("perception-lm", "video-llama3")
-# Families vLLM 0.32 implements neither natively nor through its transformers backend (README "Serving with
-# vLLM": `_get_num_multimodal_tokens` is missing from their processors).
+# Families vLLM 0.32 implements neither natively nor through its transformers backend (docs/serving.md:
+# `_get_num_multimodal_tokens` is missing from their processors).
 NOT_IMPLEMENTED_FAMILIES = ("llama-3.2-vision", "ovis2")
 # What the engine is told to reserve for its KV cache; tiny and test models need little.
 DEFAULT_KV_CACHE_BYTES = 1 << 30

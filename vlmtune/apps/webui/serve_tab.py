@@ -102,7 +102,7 @@ def serve_tab(fields: dict, python: str = sys.executable) -> None:
 
     gr.Markdown(
         f"Serve an output with vLLM's OpenAI-compatible server: `vlmtune serve`, run by `{python}`, which needs "
-        "vLLM (`vlmtune webui --serve_python` picks another Python; README, Serving with vLLM). A LoRA output that "
+        "vLLM (`vlmtune webui --serve_python` picks another Python; docs/serving.md). A LoRA output that "
         "trained the projector fully is made servable first: **Export for vLLM** below (`vlmtune export --for "
         "vllm`) fills the folder with the export."
     )
