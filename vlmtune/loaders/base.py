@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import AutoProcessor, PreTrainedModel, ProcessorMixin
+from transformers import AutoProcessor, PreTrainedModel, ProcessorMixin, SiglipVisionConfig
 
 from vlmtune.loaders.released import save_released
+from vlmtune.loaders.tiny import train_tokenizer
 
 
 def load_model_and_processor(
@@ -32,6 +33,25 @@ def load_auto(path: str, **model_kwargs: Any) -> tuple[PreTrainedModel, Processo
 
 # The vision tower of every tiny model: 2 layers, 64 wide (the image and patch sizes are the family's).
 TINY_VISION_SIZES = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
+
+
+# Template markers of Qwen's ChatML (Qwen1.5 to Qwen3, and the VLMs built on them), kept as single tokens.
+CHATML_MARKERS = ["<|im_start|>", "<|im_end|>"]
+
+
+def tiny_chatml_tokenizer(media_tokens: dict[str, str] | None = None, markers: list[str] | None = None):
+    """The tiny tokenizer of a family on a Qwen LLM: no bos, eos `<|im_end|>`, pad `<|endoftext|>`, the family's
+    media tokens (`{"image_token": ...}`) and template markers (ChatML's by default) as special tokens."""
+    return train_tokenizer(
+        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
+        extra_special_tokens=media_tokens,
+        additional_special_tokens=CHATML_MARKERS if markers is None else markers,
+    )
+
+
+def tiny_siglip_config(image_size: int, patch_size: int) -> SiglipVisionConfig:
+    """The tiny SigLIP tower of every family built on SigLIP, without the pooling head (as released VLMs have it)."""
+    return SiglipVisionConfig(**TINY_VISION_SIZES, image_size=image_size, patch_size=patch_size, vision_use_head=False)
 
 
 def tiny_text_config(tokenizer, **overrides: Any) -> dict[str, Any]:

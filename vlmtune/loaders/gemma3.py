@@ -31,10 +31,9 @@ from transformers import (
     Gemma3ImageProcessor,
     Gemma3Processor,
     Gemma3TextConfig,
-    SiglipVisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_siglip_config, tiny_text_config
 from vlmtune.loaders.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
 
 # Our own Jinja for the released format above (the system text is folded into the first user turn).
@@ -94,12 +93,7 @@ def build_tiny(folder: Path) -> None:
             layer_types=["sliding_attention", "full_attention"],
         )
     )
-    vision_config = SiglipVisionConfig(
-        **TINY_VISION_SIZES,
-        image_size=TINY_IMAGE_SIZE,
-        patch_size=TINY_PATCH_SIZE,
-        vision_use_head=False,  # as in the released vision config
-    )
+    vision_config = tiny_siglip_config(TINY_IMAGE_SIZE, TINY_PATCH_SIZE)
     config = Gemma3Config(
         text_config=text_config,
         vision_config=vision_config,

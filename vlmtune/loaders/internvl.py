@@ -29,8 +29,13 @@ from transformers import (
     Qwen2Config,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.loaders.tiny import train_tokenizer
+from vlmtune.loaders.base import (
+    TINY_VISION_SIZES,
+    load_model_and_processor,
+    save_tiny,
+    tiny_chatml_tokenizer,
+    tiny_text_config,
+)
 
 # Our own Jinja for the released format above.
 CHAT_TEMPLATE = (
@@ -70,11 +75,7 @@ def load(path: str, **model_kwargs: Any):
 
 
 def build_tiny(folder: Path) -> None:
-    tokenizer = train_tokenizer(
-        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
-        extra_special_tokens=MEDIA_TOKENS,
-        additional_special_tokens=MARKERS,
-    )
+    tokenizer = tiny_chatml_tokenizer(MEDIA_TOKENS, MARKERS)
     size = {"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE}
     config = InternVLConfig(
         text_config=Qwen2Config(**tiny_text_config(tokenizer)),

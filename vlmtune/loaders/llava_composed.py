@@ -30,11 +30,16 @@ from transformers import (
     Qwen3Config,
     Qwen3ForCausalLM,
     SiglipImageProcessor,
-    SiglipVisionConfig,
     SiglipVisionModel,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, tiny_text_config
+from vlmtune.loaders.base import (
+    TINY_VISION_SIZES,
+    load_model_and_processor,
+    tiny_chatml_tokenizer,
+    tiny_siglip_config,
+    tiny_text_config,
+)
 from vlmtune.loaders.tiny import ensure_tiny_checkpoint, train_tokenizer
 
 TINY_IMAGE_SIZE = 32
@@ -68,9 +73,7 @@ def build_tiny_pixel_shuffle(folder: Path) -> None:
 
 
 def build_tiny_siglip(folder: Path) -> None:
-    config = SiglipVisionConfig(
-        **TINY_VISION_SIZES, image_size=TINY_IMAGE_SIZE, patch_size=TINY_PATCH_SIZE, vision_use_head=False
-    )
+    config = tiny_siglip_config(TINY_IMAGE_SIZE, TINY_PATCH_SIZE)
     torch.manual_seed(0)
     SiglipVisionModel(config).save_pretrained(folder)
     SiglipImageProcessor(size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE}).save_pretrained(folder)
@@ -89,10 +92,7 @@ def build_tiny_clip(folder: Path) -> None:
 
 def build_tiny_qwen3(folder: Path) -> None:
     # Qwen3 instruct tokenizer: no bos, eos "<|im_end|>", pad "<|endoftext|>"; no image token (a text model).
-    tokenizer = train_tokenizer(
-        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
-        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
-    )
+    tokenizer = tiny_chatml_tokenizer()
     tokenizer.chat_template = QWEN3_TEXT_TEMPLATE
     config = Qwen3Config(**tiny_text_config(tokenizer, head_dim=32), tie_word_embeddings=True)
     save_tiny_llm(folder, Qwen3ForCausalLM, config, tokenizer)

@@ -32,11 +32,15 @@ from transformers import (
     LlavaProcessor,
     Qwen2Config,
     SiglipImageProcessor,
-    SiglipVisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.loaders.tiny import train_tokenizer
+from vlmtune.loaders.base import (
+    load_model_and_processor,
+    save_tiny,
+    tiny_chatml_tokenizer,
+    tiny_siglip_config,
+    tiny_text_config,
+)
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -60,19 +64,10 @@ def load(path: str, **model_kwargs: Any):
 
 def build_tiny(folder: Path) -> None:
     # Qwen1.5 chat tokenizer: no bos, eos "<|im_end|>", pad "<|endoftext|>".
-    tokenizer = train_tokenizer(
-        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
-        extra_special_tokens={"image_token": "<image>"},
-        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
-    )
+    tokenizer = tiny_chatml_tokenizer({"image_token": "<image>"})
     config = LlavaConfig(
         text_config=Qwen2Config(**tiny_text_config(tokenizer)),
-        vision_config=SiglipVisionConfig(
-            **TINY_VISION_SIZES,
-            image_size=TINY_IMAGE_SIZE,
-            patch_size=TINY_PATCH_SIZE,
-            vision_use_head=False,
-        ),
+        vision_config=tiny_siglip_config(TINY_IMAGE_SIZE, TINY_PATCH_SIZE),
         image_token_id=tokenizer.image_token_id,
         vision_feature_layer=-1,
         vision_feature_select_strategy="full",

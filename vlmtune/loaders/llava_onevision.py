@@ -30,11 +30,15 @@ from transformers import (
     LlavaOnevisionProcessor,
     LlavaOnevisionVideoProcessor,
     Qwen2Config,
-    SiglipVisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.loaders.tiny import train_tokenizer
+from vlmtune.loaders.base import (
+    load_model_and_processor,
+    save_tiny,
+    tiny_chatml_tokenizer,
+    tiny_siglip_config,
+    tiny_text_config,
+)
 
 # The prompt format of https://huggingface.co/llava-hf/llava-onevision-qwen2-0.5b-ov-hf (also -7b-ov-hf, -72b-ov-hf;
 # their chat_template.json), ChatML without a default system message:
@@ -67,19 +71,10 @@ def load(path: str, **model_kwargs: Any):
 
 
 def build_tiny(folder: Path) -> None:
-    tokenizer = train_tokenizer(
-        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
-        extra_special_tokens={"image_token": "<image>", "video_token": "<video>"},
-        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
-    )
+    tokenizer = tiny_chatml_tokenizer({"image_token": "<image>", "video_token": "<video>"})
     config = LlavaOnevisionConfig(
         text_config=Qwen2Config(**tiny_text_config(tokenizer)),
-        vision_config=SiglipVisionConfig(
-            **TINY_VISION_SIZES,
-            image_size=TINY_IMAGE_SIZE,
-            patch_size=TINY_PATCH_SIZE,
-            vision_use_head=False,
-        ),
+        vision_config=tiny_siglip_config(TINY_IMAGE_SIZE, TINY_PATCH_SIZE),
         image_token_index=tokenizer.image_token_id,
         video_token_index=tokenizer.video_token_id,
         image_grid_pinpoints=TINY_PINPOINTS,

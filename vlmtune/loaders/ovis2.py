@@ -36,8 +36,13 @@ from transformers import (
     Ovis2VisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.loaders.tiny import train_tokenizer
+from vlmtune.loaders.base import (
+    TINY_VISION_SIZES,
+    load_model_and_processor,
+    save_tiny,
+    tiny_chatml_tokenizer,
+    tiny_text_config,
+)
 
 # The released template, as published (short enough to keep verbatim).
 CHAT_TEMPLATE = (
@@ -64,11 +69,7 @@ def load(path: str, **model_kwargs: Any):
 
 def build_tiny(folder: Path) -> None:
     # "<image>" stays plain text, as in the released tokenizer; the tokens the processor writes are special.
-    tokenizer = train_tokenizer(
-        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
-        extra_special_tokens={"image_token": IMAGE_ATOM},
-        additional_special_tokens=["<|im_start|>", *VISUAL_INDICATORS],
-    )
+    tokenizer = tiny_chatml_tokenizer({"image_token": IMAGE_ATOM}, ["<|im_start|>", *VISUAL_INDICATORS])
     ids = tokenizer.convert_tokens_to_ids
     vision_config = Ovis2VisionConfig(
         **TINY_VISION_SIZES,

@@ -27,10 +27,9 @@ from transformers import (
     PaliGemmaForConditionalGeneration,
     PaliGemmaProcessor,
     SiglipImageProcessor,
-    SiglipVisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_siglip_config, tiny_text_config
 from vlmtune.loaders.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
 
 # Our own Jinja for the released training format above: one prefix, one answer.
@@ -78,9 +77,7 @@ def build_tiny(folder: Path) -> None:
     text_config = Gemma2Config(  # PaliGemma 2's language model (PaliGemma 1 uses Gemma)
         **tiny_text_config(tokenizer, vocab_size=len(tokenizer), head_dim=32, query_pre_attn_scalar=32)
     )
-    vision_config = SiglipVisionConfig(
-        **TINY_VISION_SIZES, image_size=TINY_IMAGE_SIZE, patch_size=TINY_PATCH_SIZE, vision_use_head=False
-    )
+    vision_config = tiny_siglip_config(TINY_IMAGE_SIZE, TINY_PATCH_SIZE)
     config = PaliGemmaConfig(
         text_config=text_config,
         vision_config=vision_config,

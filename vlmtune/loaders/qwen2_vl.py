@@ -27,8 +27,7 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
-from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.loaders.tiny import train_tokenizer
+from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_chatml_tokenizer, tiny_text_config
 
 # The prompt format of the released Qwen2-VL / Qwen2.5-VL instruct checkpoints (ChatML): a default system
 # message when none is given, each turn "<|im_start|>{role}\n{content}<|im_end|>\n", images as
@@ -68,11 +67,7 @@ def load_2_5(path: str, **model_kwargs: Any):
 
 def tiny_qwen_tokenizer(markers: list[str] = MARKERS):
     """The tiny tokenizer of every Qwen VL family: ChatML markers as single tokens, eos <|im_end|>."""
-    return train_tokenizer(
-        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
-        extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
-        additional_special_tokens=markers,
-    )
+    return tiny_chatml_tokenizer({"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"}, markers)
 
 
 def _tiny_processor() -> Qwen2VLProcessor:

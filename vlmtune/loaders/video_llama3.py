@@ -34,8 +34,13 @@ from transformers import (
     VideoLlama3VideoProcessor,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
-from vlmtune.loaders.tiny import train_tokenizer
+from vlmtune.loaders.base import (
+    TINY_VISION_SIZES,
+    load_model_and_processor,
+    save_tiny,
+    tiny_chatml_tokenizer,
+    tiny_text_config,
+)
 
 # Our own Jinja for the released format above (the released one also knows a "stream" role and the
 # add_system_prompt switch, which chat rendering never uses).
@@ -63,11 +68,7 @@ def load(path: str, **model_kwargs: Any):
 
 
 def build_tiny(folder: Path) -> None:
-    tokenizer = train_tokenizer(
-        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
-        extra_special_tokens=MEDIA_TOKENS,
-        additional_special_tokens=["<|im_start|>"],
-    )
+    tokenizer = tiny_chatml_tokenizer(MEDIA_TOKENS, ["<|im_start|>"])
     ids = tokenizer.convert_tokens_to_ids
     config = VideoLlama3Config(
         text_config=tiny_text_config(tokenizer),
