@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import digit_png
 from tests.scale_data import write_llava_dataset
-from vlmtune.apps import validate
 from vlmtune.apps.cli import main as cli_main
+from vlmtune.data import checks
 from vlmtune.data.checks import count_records
 from vlmtune.progress import progress
 
@@ -114,7 +114,7 @@ def test_validate_with_a_model_decodes_each_image_once_and_still_names_a_bad_one
     digits_with_a_truncated_image, capsys, monkeypatch
 ):
     checked = []
-    monkeypatch.setattr(validate, "image_problem", lambda image, decode: checked.append(image) or None)
+    monkeypatch.setattr(checks, "image_problem", lambda image, decode: checked.append(image) or None)
     argv = ["validate", "--data_path", str(digits_with_a_truncated_image), "--model_id", "tiny-qwen2-vl"]
     assert cli_main(argv) == 1
     output = capsys.readouterr().out.splitlines()
@@ -128,9 +128,9 @@ def test_validate_with_a_model_decodes_each_image_once_and_still_names_a_bad_one
 
 def test_validate_without_a_model_checks_a_shared_image_once(digits_with_a_truncated_image, capsys, monkeypatch):
     checked = []
-    original = validate.image_problem
+    original = checks.image_problem
     monkeypatch.setattr(
-        validate, "image_problem", lambda image, decode: checked.append(image) or original(image, decode=decode)
+        checks, "image_problem", lambda image, decode: checked.append(image) or original(image, decode=decode)
     )
     assert cli_main(["validate", "--data_path", str(digits_with_a_truncated_image)]) == 1
     output = capsys.readouterr().out.splitlines()
