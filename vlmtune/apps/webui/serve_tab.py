@@ -19,8 +19,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from vlmtune.apps.webui import runs
+from vlmtune.apps.webui import runs, workspace
 from vlmtune.apps.webui.forms import SERVE_FIELDS, check_argv, command_parser, form_argv, form_fields, shell_command
+from vlmtune.errors import ArgumentError
 
 SERVER_FOLDER = "webui_serve"  # in the served output: the server's webui_run.json / .log / .exit
 ANY_ADDRESS = ("0.0.0.0", "::", "")  # a server bound to every address answers on this machine's loopback
@@ -34,7 +35,7 @@ def server_folder(output: str) -> Path:
 def start_server(*values, python: str = sys.executable) -> str:
     """Check the form's words (SERVE_FIELDS order) as `vlmtune serve` does, then start it; else why not."""
     argv = form_argv(dict(zip(SERVE_FIELDS, values, strict=True)), "serve")
-    problem = check_argv(argv, "serve")
+    problem = check_argv(argv, "serve") or workspace.argv_refused(argv, "serve")
     if problem:
         return f"**Not started:** {problem}"
     try:
@@ -43,6 +44,16 @@ def start_server(*values, python: str = sys.executable) -> str:
         return f"**Not started:** {error}"
     SERVED.append(values[0].strip())
     return f"Started `{shell_command(argv, 'serve')}` (pid {run['pid']}), log in `{run['log_file']}`."
+
+
+def stop_server(output: str) -> str:
+    """Stop the server of `output` (a folder under the workspace root)."""
+    if not output or not output.strip():
+        return ""
+    try:
+        return runs.stop_run(server_folder(workspace.inside(output.strip(), "folder")))
+    except ArgumentError as error:
+        return f"**Not stopped:** {error}"
 
 
 def server_url(run: dict) -> str:
@@ -65,7 +76,10 @@ def server_status(output: str) -> tuple[str, str, str]:
     """State line (with its URL once it answers), the URL alone and the log tail of the server for `output`."""
     if not output or not output.strip():
         return "", "", ""
-    folder = server_folder(output)
+    try:
+        folder = server_folder(workspace.inside(output.strip(), "folder"))
+    except ArgumentError as error:
+        return f'<span id="serve-state" data-state="refused">{html.escape(str(error))}</span>', "", ""
     status = runs.run_status(folder, tail=20)
     url, message = "", status.message
     if status.state == "none":
@@ -92,7 +106,11 @@ def export_for_serving(adapter: str, target: str) -> tuple[str, dict]:
     """`vlmtune export --for vllm` as a separate process; its output, and the Serve folder set to the export."""
     from vlmtune.apps.webui.app import run_command
 
-    log = run_command(["export", "--for", "vllm", adapter.strip(), target.strip()])
+    argv = ["export", "--for", "vllm", adapter.strip(), target.strip()]
+    problem = workspace.argv_refused(argv[3:], "export")
+    if problem:
+        return problem, gr.update()
+    log = run_command(argv)
     return log, gr.update(value=target.strip()) if log.endswith("(exit status 0)") else gr.update()
 
 
@@ -129,5 +147,5 @@ def serve_tab(fields: dict, python: str = sys.executable) -> None:
     fields["output_dir"].change(lambda folder: folder, fields["output_dir"], export_source)
     export_button.click(export_for_serving, [export_source, export_target], [export_log, output])
     start_button.click(lambda *values: start_server(*values, python=python), inputs, message)
-    stop_button.click(lambda folder: runs.stop_run(server_folder(folder)) if folder else "", output, message)
+    stop_button.click(stop_server, output, message)
     gr.Timer(1.0).tick(server_status, output, [status, url, log])
