@@ -28,12 +28,12 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import stat
 import sys
 from dataclasses import dataclass
 
 from vlmtune.arguments import CommandParser
 from vlmtune.errors import ArgumentError
+from vlmtune.serving.serve import read_secret
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 ANY_ADDRESS = ("0.0.0.0", "::", "")
@@ -81,21 +81,6 @@ class Access:
 
     token: str | None
     password: str | None
-
-
-def read_secret(path: str, flag: str) -> str:
-    """The secret in a file only its owner can read (its first line); ArgumentError naming what is wrong."""
-    try:
-        mode = os.stat(path).st_mode
-        with open(path) as file:
-            secret = file.readline().strip()
-    except OSError as error:
-        raise ArgumentError(f"{flag} {path}: {error.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ArgumentError(f"{flag} {path}: other users can read it; chmod 600 {path}")
-    if not secret:
-        raise ArgumentError(f"{flag} {path}: the file is empty")
-    return secret
 
 
 def access(args: argparse.Namespace) -> Access:

@@ -112,7 +112,7 @@ def output_model_id(folder: str) -> tuple[str | None, str]:
     from vlmtune.errors import ArgumentError
 
     try:
-        folder = folder and workspace.inside(folder, "model_local_path")
+        folder = folder and workspace.inside(folder, "--model_local_path")
     except ArgumentError as error:
         return None, str(error)
     if not folder or not Path(folder).is_dir():

@@ -35,7 +35,7 @@ def server_folder(output: str) -> Path:
 def start_server(*values, python: str = sys.executable) -> str:
     """Check the form's words (SERVE_FIELDS order) as `vlmtune serve` does, then start it; else why not."""
     argv = form_argv(dict(zip(SERVE_FIELDS, values, strict=True)), "serve")
-    problem = check_argv(argv, "serve") or workspace.argv_refused(argv, "serve")
+    problem = workspace.argv_refused(argv, "serve") or check_argv(argv, "serve")
     if problem:
         return f"**Not started:** {problem}"
     try:
@@ -63,10 +63,22 @@ def server_url(run: dict) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{args.port}/v1"
 
 
-def answers(url: str) -> list[str] | None:
-    """The model names a server at `url` lists (GET /v1/models), or None while it does not answer."""
+def run_key(run: dict) -> str | None:
+    """The API key a server started with `run`'s words asks for (its --api_key_file's, or the environment's)."""
+    from vlmtune.serving.serve import api_key
+
     try:
-        with urllib.request.urlopen(f"{url}/models", timeout=0.5) as response:
+        return api_key(command_parser("serve").parse_args(run["argv"]))
+    except ArgumentError:  # the file went away since
+        return None
+
+
+def answers(url: str, key: str | None = None) -> list[str] | None:
+    """The model names a server at `url` lists (GET /v1/models, with the key if it has one), or None while it
+    does not answer."""
+    request = urllib.request.Request(f"{url}/models", headers={"Authorization": f"Bearer {key}"} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=0.5) as response:
             return [model["id"] for model in json.load(response)["data"]]
     except (OSError, ValueError, KeyError, TypeError):  # not listening yet, or not (yet) an OpenAI server
         return None
@@ -87,8 +99,9 @@ def server_status(output: str) -> tuple[str, str, str]:
     elif status.state == "stopped":
         message = "stopped"
     elif status.state == "running":
-        base = server_url(runs.read_run(folder))
-        models = answers(base)
+        run = runs.read_run(folder)
+        base = server_url(run)
+        models = answers(base, run_key(run))
         if models is None:
             message = f"starting (loading the model): {status.message}; waiting for {base}/models"
         else:

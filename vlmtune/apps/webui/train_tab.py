@@ -97,7 +97,8 @@ def start(form: RunForm, resume: bool, *values) -> str:
         return f"**Not started:** extra arguments: {error}"
     if resume:
         argv += ["--resume_from_checkpoint", "auto"]
-    problem = check_argv(argv, form.command) or workspace.argv_refused(argv, form.command)
+    # The files first: checking a grpo command line imports its reward plugins, i.e. runs them.
+    problem = workspace.argv_refused(argv, form.command) or check_argv(argv, form.command)
     if problem:
         return f"**Not started:** {problem}"
     try:
@@ -112,8 +113,12 @@ def start(form: RunForm, resume: bool, *values) -> str:
 
 def refresh(output_dir: str, prefix: str = ""):
     """Status line (its element id after the tab's prefix), progress, loss (and reward) curve and log tail of the
-    run in `output_dir`."""
-    status = runs.run_status(output_dir or "trainer_output")
+    run in `output_dir` (one under the workspace root)."""
+    try:
+        folder = workspace.inside(output_dir or "trainer_output", "--output_dir")
+    except ArgumentError as error:
+        return f'<span id="{prefix}run-state" data-state="refused">{html.escape(str(error))}</span>', "", None, ""
+    status = runs.run_status(folder)
     bar = ""
     if status.total_steps:
         bar = f'<progress value="{status.step}" max="{status.total_steps}"></progress> {status.progress}'
@@ -126,7 +131,7 @@ def refresh(output_dir: str, prefix: str = ""):
 def stop(output_dir: str) -> str:
     """Stop the run in `output_dir` (one under the workspace root)."""
     try:
-        return runs.stop_run(workspace.inside(output_dir or "trainer_output", "output_dir"))
+        return runs.stop_run(workspace.inside(output_dir or "trainer_output", "--output_dir"))
     except ArgumentError as error:
         return f"**Not stopped:** {error}"
 
