@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         print("note: --no_token: every account on this machine can use this page (and run code as you)")
     print(f"vlmtune web UI: {page_url(args.host, args.port, allowed.token)}  (files under {workspace.ROOT})")
     sys.stdout.flush()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # Open event streams (a page left open) must not keep Ctrl-C waiting.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
     return 0
 
 
