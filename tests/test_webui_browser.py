@@ -239,7 +239,10 @@ def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
                 page.get_by_role("tab", name="Serve").click()
                 field(page, "serve_output").fill(str(output_dir))
                 page.locator("#serve-start").click()
-                expect(page.locator("#serve-start-message")).to_contain_text(f"Started vlmtune serve {output_dir}")
+                expect(page.locator("#serve-start-message")).to_contain_text(
+                    f"Started vlmtune serve {output_dir}",
+                    timeout=60_000,  # serve's checks, on busy cores
+                )
                 expect(page.locator("#serve-state")).to_have_attribute("data-state", "failed", timeout=120_000)
                 expect(page.locator("#serve-state")).to_contain_text(
                     "failed (exit status 2): vlmtune serve: error: vLLM is not importable from this Python."

@@ -278,7 +278,7 @@ def test_webui_takes_its_token_and_password_from_the_environment_or_a_private_fi
     assert code == 0 and f"http://127.0.0.1:7862/?token={TOKEN} " in out
     secret = os.path.abspath("token")
     with open(secret, "w") as file:
-        file.write("from-a-file\n")
+        file.write("from-a-file-0123456789\n")
     os.chmod(secret, 0o644)
     code, _, err = cli(capsys, ["webui", "--token_file", secret])
     assert (code, err) == (
@@ -286,7 +286,10 @@ def test_webui_takes_its_token_and_password_from_the_environment_or_a_private_fi
         f"vlmtune webui: error: --token_file {secret}: other users can read it; chmod 600 {secret}\n",
     )
     os.chmod(secret, 0o600)
-    assert access(build_parser().parse_args(["--token_file", secret])).token == "from-a-file"
+    assert access(build_parser().parse_args(["--token_file", secret])).token == "from-a-file-0123456789"
+    monkeypatch.setenv("VLMTUNE_WEBUI_TOKEN", "short; x")  # guessable, and it would break the cookie
+    with pytest.raises(ArgumentError, match="must be 16 or more letters, digits, - _ . ~; make one: python -c"):
+        access(build_parser().parse_args([]))
     monkeypatch.delenv("VLMTUNE_WEBUI_TOKEN")
     assert access(build_parser().parse_args(["--no_token"])) == Access(None, PASSWORD)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import sys
 from dataclasses import dataclass
@@ -103,6 +104,11 @@ def access(args: argparse.Namespace) -> Access:
                 "keep the token (the default), or use an SSH tunnel to 127.0.0.1 (docs/webui.md)"
             )
         return Access(None, password or None)
+    if token and not re.fullmatch(r"[A-Za-z0-9._~-]{16,}", token):  # it travels in URLs and a cookie
+        raise ArgumentError(
+            f"the token (--token_file or ${TOKEN_VARIABLE}) must be 16 or more letters, digits, - _ . ~; make one: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
     return Access(token or secrets.token_urlsafe(32), password or None)
 
 
