@@ -149,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     from vlmtune.apps.webui import workspace
     from vlmtune.apps.webui.app import CSS, build_app
 
+    serve_python = os.path.abspath(args.serve_python)  # as given, before the change of folder
     os.chdir(args.root)  # relative paths in the forms, and the runs' own, are the workspace's
     workspace.ROOT = os.getcwd()
-    app = web_app(build_app(args.serve_python), args.host, args.port, allowed, CSS)
+    app = web_app(build_app(serve_python), args.host, args.port, allowed, CSS)
     if args.host not in LOOPBACK:
         print(
             f"note: listening on {args.host}: the token (and password) cross the network unencrypted; "
