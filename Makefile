@@ -53,7 +53,7 @@ VLLM_VENV ?= /work/vllm-venv
 test-vllm: setup
 	scripts/setup_vllm_venv.sh $(VLLM_VENV)
 	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests/test_grpo_vllm.py tests/test_vllm.py
-	VLLM_VENV=$(VLLM_VENV) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -m vllm tests/test_webui.py
+	VLLM_VENV=$(VLLM_VENV) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -m vllm tests/test_webui.py tests/test_webui_security.py
 
 # Training throughput side by side (docs/benchmarks.md); the trl row runs when `pip install trl==1.16.0` was done.
 bench: setup

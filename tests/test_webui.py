@@ -16,6 +16,16 @@ from tests.test_export_serve import default_lora, digits  # noqa: F401  (fixture
 from vlmtune.apps.webui import forms, runs
 from vlmtune.arguments import DataArguments, ModelArguments, parse_args, yaml_to_argv
 
+
+@pytest.fixture(autouse=True)
+def workspace_root(tmp_path_factory, monkeypatch):
+    """The web UI's workspace root (`vlmtune webui --root`) for these tests: pytest's temporary folder, which
+    holds every file they name (tests/test_webui_security.py checks the confinement itself)."""
+    from vlmtune.apps.webui import workspace
+
+    monkeypatch.setattr(workspace, "ROOT", str(tmp_path_factory.getbasetemp()))
+
+
 VALUES = {
     "model_id": "tiny-qwen2-vl",
     "model_local_path": "",
@@ -190,13 +200,6 @@ def test_a_chat_turn_becomes_the_sample_vlmtune_chat_would_ask():
         ("assistant", ""),
     ]
     assert sample.images == ["a.png", "b.png"] and sample.videos == []
-
-
-def test_webui_refuses_a_bad_auth_in_one_line(capsys):
-    from vlmtune.apps.cli import main
-
-    assert main(["webui", "--auth", "nopassword"]) == 2
-    assert capsys.readouterr().err == "vlmtune webui: error: --auth must be user:password\n"
 
 
 def test_the_preview_marks_the_trained_spans_in_html(tmp_path):
@@ -535,18 +538,23 @@ def test_a_server_shows_its_url_once_it_answers_is_one_per_folder_and_stops(lora
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    values = serve_values(served, host="0.0.0.0", port=float(port))
+    key = tmp_path / "key"
+    key.write_text("a-key\n")
+    key.chmod(0o600)  # beyond loopback only with a key (tests/test_webui_security.py)
+    values = serve_values(served, host="0.0.0.0", port=float(port), api_key_file=str(key))
     message = start_server(*values, python=str(python))
     run = runs.read_run(server_folder(str(served)))
     try:
         assert message == (
-            f"Started `vlmtune serve {served} --host 0.0.0.0 --port {port}` (pid {run['pid']}), "
+            f"Started `vlmtune serve {served} --host 0.0.0.0 --port {port} --api_key_file {key}` (pid {run['pid']}), "
             f"log in `{served / 'webui_serve' / 'webui_run.log'}`."
         )
         state, url, tail = wait_for_server(served)
         assert url == f"http://127.0.0.1:{port}/v1"
         assert state.startswith(f'<span id="serve-state" data-state="running">serving vlmtune at {url} (running (pid ')
-        assert tail.splitlines()[0] == f"fake server -m vlmtune serve {served} --host 0.0.0.0 --port {port}"
+        assert tail.splitlines()[0] == (
+            f"fake server -m vlmtune serve {served} --host 0.0.0.0 --port {port} --api_key_file {key}"
+        )
         refused = start_server(*values, python=str(python))
         assert refused.startswith(f"**Not started:** a run is already going in {served / 'webui_serve'} (pid ")
         assert refused.endswith("stop it first, or choose another output folder")

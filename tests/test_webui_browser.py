@@ -1,6 +1,6 @@
-"""The web UI driven in headless Chromium as a user would: model, data preview, a short run, a GRPO form refused
-before launch, chat with the run's output, then Start in the Serve tab, which in a Python without vLLM shows
-serve's one-line error.
+"""The web UI driven in headless Chromium as a user would: the URL `vlmtune webui` printed (with its token; the
+page refuses itself without it), model, data preview, a short run, a GRPO form refused before launch, chat with
+the run's output, then Start in the Serve tab, which in a Python without vLLM shows serve's one-line error.
 
 Needs Debian's chromium (`apt-get install chromium`; `make test` installs it when missing) and playwright's
 Python package; skipped without them. Takes a screenshot of each tab; with VLMTUNE_UPDATE_SCREENSHOTS=1 they
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -74,9 +75,18 @@ def digits_file(folder: Path) -> Path:
     return path
 
 
+def printed_url(log_file: Path) -> str | None:
+    """The URL `vlmtune webui` printed (with its token), once it has."""
+    for line in log_file.read_text().splitlines():
+        if line.startswith("vlmtune web UI: "):
+            return line.split()[3]
+    return None
+
+
 @pytest.fixture
 def webui(tmp_path):
-    """`vlmtune webui` on a free port of 127.0.0.1, as a subprocess in its own process group; its URL."""
+    """`vlmtune webui` on a free port of 127.0.0.1 with the test's folder as its root, as a subprocess in its own
+    process group; the URL it printed, which carries its token."""
     port = free_port()
     log = open(tmp_path / "webui.log", "w")
     server = subprocess.Popen(
@@ -87,15 +97,20 @@ def webui(tmp_path):
         start_new_session=True,
         env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
     )
-    url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(240):
+            url = printed_url(tmp_path / "webui.log")
             try:
-                urllib.request.urlopen(url, timeout=2)
-                break
+                if url:
+                    urllib.request.urlopen(url, timeout=2)
+                    break
             except OSError:
-                assert server.poll() is None, (tmp_path / "webui.log").read_text()
-                time.sleep(0.5)
+                pass
+            assert server.poll() is None, (tmp_path / "webui.log").read_text()
+            time.sleep(0.5)
+        assert url and url.startswith(f"http://127.0.0.1:{port}/?token="), (tmp_path / "webui.log").read_text()
+        with pytest.raises(urllib.error.HTTPError, match="401"):  # the page without its token
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
         yield url
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -134,7 +149,8 @@ def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            context = browser.new_context(viewport={"width": 1280, "height": 900})  # one cookie jar for its pages
+            page = context.new_page()
             page.goto(webui)
 
             # Model: pick the tiny Qwen2-VL; the page says what its family accepts.
@@ -168,10 +184,11 @@ def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
             field(page, "per_device_train_batch_size").fill("3")
             page.locator("#start").click()
             expect(page.locator("#start-message")).to_contain_text("Started")
-            # The browser goes away mid-run; the run goes on, and a new page shows it again.
+            # The browser goes away mid-run; the run goes on, and a new page shows it again (the token's cookie
+            # opens it without the token in the URL).
             page.close()
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(webui)
+            page = context.new_page()
+            page.goto(webui.split("?")[0])
             page.get_by_role("tab", name="Train").click()
             expect(field(page, "output_dir")).to_have_value(str(output_dir))
             expect(field(page, "max_steps")).to_have_value("24")
@@ -222,7 +239,10 @@ def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
                 page.get_by_role("tab", name="Serve").click()
                 field(page, "serve_output").fill(str(output_dir))
                 page.locator("#serve-start").click()
-                expect(page.locator("#serve-start-message")).to_contain_text(f"Started vlmtune serve {output_dir}")
+                expect(page.locator("#serve-start-message")).to_contain_text(
+                    f"Started vlmtune serve {output_dir}",
+                    timeout=60_000,  # serve's checks, on busy cores
+                )
                 expect(page.locator("#serve-state")).to_have_attribute("data-state", "failed", timeout=120_000)
                 expect(page.locator("#serve-state")).to_contain_text(
                     "failed (exit status 2): vlmtune serve: error: vLLM is not importable from this Python."

@@ -15,11 +15,11 @@ import io
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 
+from vlmtune.apps.webui import workspace
 from vlmtune.apps.webui.forms import (
     COMPOSE_FIELDS,
     DATA_FIELDS,
@@ -109,7 +109,12 @@ def model_summary(model_id: str | None) -> str:
 def output_model_id(folder: str) -> tuple[str | None, str]:
     """A vlmtune output folder's model id (from its vlmtune_args.yaml), and a line saying what was found."""
     from vlmtune.core.outputs import run_model_args
+    from vlmtune.errors import ArgumentError
 
+    try:
+        folder = folder and workspace.inside(folder, "--model_local_path")
+    except ArgumentError as error:
+        return None, str(error)
     if not folder or not Path(folder).is_dir():
         return None, f"{folder}: no such folder" if folder else ""
     model_id = run_model_args(folder).get("model_id")
@@ -121,14 +126,15 @@ def output_model_id(folder: str) -> tuple[str | None, str]:
 COMPOSED: list[str] = []  # folders `vlmtune compose` wrote from this page, newest last
 
 
-def composed_folders(root: str | Path = ".") -> list[str]:
-    """Composed models to offer: the folders composed from this page, and those directly in `root` (the folder
-    the UI runs in), each a folder whose vlmtune_args.yaml names a composed family."""
+def composed_folders(root: str | Path | None = None) -> list[str]:
+    """Composed models to offer: the folders composed from this page, and those directly in `root` (default: the
+    workspace root, vlmtune.apps.webui.workspace), each a folder whose vlmtune_args.yaml names a composed family."""
     from vlmtune.compose.build import FAMILY_ID
     from vlmtune.compose.pixel_shuffle import FAMILY_ID as PIXEL_SHUFFLE_FAMILY_ID
     from vlmtune.core.outputs import run_model_args
 
-    candidates = [*COMPOSED, *sorted(str(path) for path in Path(root).iterdir() if path.is_dir())]
+    folder = Path(root or workspace.root())
+    candidates = [*COMPOSED, *sorted(str(path) for path in folder.iterdir() if path.is_dir())]
     found: dict[Path, str] = {}  # each folder once (by its absolute path), as first named
     for folder in candidates:
         if Path(folder).is_dir() and run_model_args(folder).get("model_id") in (FAMILY_ID, PIXEL_SHUFFLE_FAMILY_ID):
@@ -184,10 +190,11 @@ def model_tab(fields: dict) -> None:
 
 
 def uploaded_data(files: list[str] | None) -> str:
-    """Uploaded files (a data file and its images) copied into one folder; the data file's path."""
+    """Uploaded files (a data file and its images) copied into one new folder under the workspace root
+    (`webui_uploads/`); the data file's path."""
     if not files:
         return ""
-    folder = Path(tempfile.mkdtemp(prefix="vlmtune-upload-"))
+    folder = workspace.upload_folder()
     data = ""
     for path in files:
         target = folder / Path(path).name
@@ -210,6 +217,9 @@ def validate_report(model_id, data_path, eval_data_path, image_folder, model_max
         return "Enter a data path or upload a data file first."
     values = dict(data_path=data_path, eval_data_path=eval_data_path, image_folder=image_folder)
     values.update(model_max_length=model_max_length, model_id=model_id)
+    problem = workspace.argv_refused(data_argv(values), "validate")
+    if problem:
+        return problem
     code, text = run_cli(["validate", *data_argv(values)])
     return f"$ vlmtune validate {' '.join(data_argv(values))}\n{text}(exit status {code})"
 
@@ -222,6 +232,7 @@ def preview_html(model_id, data_path, image_folder, model_max_length, num_sample
         return "<p>Pick a model (Model tab) and a data file first.</p>"
     text = ""
     try:
+        workspace.check_argv_paths(data_argv(dict(data_path=data_path, image_folder=image_folder)))
         data_args = DataArguments(data_path=data_path, image_folder=image_folder or None)
         data_args.model_max_length = int(model_max_length or data_args.model_max_length)
         args = PreviewArguments(model_id=model_id, num_samples=int(num_samples))
@@ -267,7 +278,13 @@ def merge_tab(fields: dict) -> None:
     button = gr.Button("Merge", variant="primary")
     log = gr.Textbox(label="vlmtune merge", lines=8)
     fields["output_dir"].change(lambda folder: folder, fields["output_dir"], adapter)
-    button.click(lambda a, o, d: run_command(["merge", a, o, "--dtype", d]), [adapter, output, dtype], log)
+    button.click(merge, [adapter, output, dtype], log)
+
+
+def merge(adapter: str, output: str, dtype: str) -> str:
+    """`vlmtune merge` of two folders under the workspace root."""
+    argv = [adapter, output, "--dtype", dtype]
+    return workspace.argv_refused(argv, "merge") or run_command(["merge", *argv])
 
 
 # --- Compose -------------------------------------------------------------------------------------------------
@@ -277,7 +294,8 @@ def compose_model(*values) -> tuple[str, dict]:
     """`vlmtune compose` with the form's values (COMPOSE_FIELDS order); its output, and the Model tab's composed
     models (the new folder among them when it worked)."""
     form = dict(zip(COMPOSE_FIELDS, values, strict=True))
-    log = run_command(["compose", *form_argv(form, "compose")])
+    argv = form_argv(form, "compose")
+    log = workspace.argv_refused(argv, "compose") or run_command(["compose", *argv])
     if log.endswith("(exit status 0)"):
         COMPOSED.append(str(form["output_dir"]).strip())
     return log, gr.update(choices=composed_folders())

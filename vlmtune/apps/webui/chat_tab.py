@@ -18,10 +18,17 @@ _lock = threading.Lock()  # one generation at a time (a model is not safe to sha
 
 
 def load(source: str, device: str) -> str:
+    from vlmtune.apps.webui import workspace
     from vlmtune.core.outputs import load_for_inference
+    from vlmtune.errors import ArgumentError
 
     if not source:
         return "Enter an output folder or a registered model id."
+    try:
+        if workspace.looks_like_path(source):  # a folder, not a registered id: one under the workspace root
+            workspace.inside(source, "folder")
+    except ArgumentError as error:
+        return f"**Not loaded:** {error}"
     with _lock:
         try:
             model, processor, entry = load_for_inference(source)

@@ -88,6 +88,7 @@ SERVE_FIELDS = [  # all of `vlmtune serve`'s arguments
     "base",
     "dtype",
     "kv_cache_bytes",
+    "api_key_file",
 ]
 GROUPS = {cls.__name__: {f.name for f in dataclasses.fields(cls)} for cls in (ModelArguments, DataArguments)}
 

@@ -124,7 +124,7 @@ def stop_run(output_dir: str | Path) -> str:
         if not is_alive(run):
             break
         time.sleep(0.1)
-    Path(run["exit_file"]).write_text("stopped\n")  # after the `sh` is gone, so that nothing overwrites it
+    (Path(output_dir) / EXIT_FILE).write_text("stopped\n")  # after the `sh` is gone, so nothing overwrites it
     return f"stopped the run in {output_dir} (pid {run['pid']})"
 
 
@@ -187,7 +187,7 @@ def run_status(output_dir: str | Path, tail: int = 12) -> RunStatus:
     if not run:
         return RunStatus("none", f"no run started from the web UI in {output_dir}")
     try:
-        text = Path(run["log_file"]).read_text(errors="replace")
+        text = (output_dir / LOG_FILE).read_text(errors="replace")  # the folder's, whatever webui_run.json says
     except OSError:
         text = ""
     lines = log_lines(text)
@@ -202,7 +202,7 @@ def run_status(output_dir: str | Path, tail: int = 12) -> RunStatus:
         status.message = f"running (pid {run['pid']}, started {run['started']})"
         return status
     try:
-        code = Path(run["exit_file"]).read_text().strip()
+        code = (output_dir / EXIT_FILE).read_text().strip()
     except OSError:
         code = ""
     if code == "0":

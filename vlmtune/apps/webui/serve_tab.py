@@ -19,8 +19,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from vlmtune.apps.webui import runs
+from vlmtune.apps.webui import runs, workspace
 from vlmtune.apps.webui.forms import SERVE_FIELDS, check_argv, command_parser, form_argv, form_fields, shell_command
+from vlmtune.errors import ArgumentError
 
 SERVER_FOLDER = "webui_serve"  # in the served output: the server's webui_run.json / .log / .exit
 ANY_ADDRESS = ("0.0.0.0", "::", "")  # a server bound to every address answers on this machine's loopback
@@ -34,7 +35,7 @@ def server_folder(output: str) -> Path:
 def start_server(*values, python: str = sys.executable) -> str:
     """Check the form's words (SERVE_FIELDS order) as `vlmtune serve` does, then start it; else why not."""
     argv = form_argv(dict(zip(SERVE_FIELDS, values, strict=True)), "serve")
-    problem = check_argv(argv, "serve")
+    problem = workspace.argv_refused(argv, "serve") or check_argv(argv, "serve")
     if problem:
         return f"**Not started:** {problem}"
     try:
@@ -45,6 +46,16 @@ def start_server(*values, python: str = sys.executable) -> str:
     return f"Started `{shell_command(argv, 'serve')}` (pid {run['pid']}), log in `{run['log_file']}`."
 
 
+def stop_server(output: str) -> str:
+    """Stop the server of `output` (a folder under the workspace root)."""
+    if not output or not output.strip():
+        return ""
+    try:
+        return runs.stop_run(server_folder(workspace.inside(output.strip(), "folder")))
+    except ArgumentError as error:
+        return f"**Not stopped:** {error}"
+
+
 def server_url(run: dict) -> str:
     """The base URL of the OpenAI API of a server started with `run`'s words."""
     args = command_parser("serve").parse_args(run["argv"])
@@ -52,10 +63,22 @@ def server_url(run: dict) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{args.port}/v1"
 
 
-def answers(url: str) -> list[str] | None:
-    """The model names a server at `url` lists (GET /v1/models), or None while it does not answer."""
+def run_key(run: dict) -> str | None:
+    """The API key a server started with `run`'s words asks for (its --api_key_file's, or the environment's)."""
+    from vlmtune.serving.serve import api_key
+
     try:
-        with urllib.request.urlopen(f"{url}/models", timeout=0.5) as response:
+        return api_key(command_parser("serve").parse_args(run["argv"]))
+    except ArgumentError:  # the file went away since
+        return None
+
+
+def answers(url: str, key: str | None = None) -> list[str] | None:
+    """The model names a server at `url` lists (GET /v1/models, with the key if it has one), or None while it
+    does not answer."""
+    request = urllib.request.Request(f"{url}/models", headers={"Authorization": f"Bearer {key}"} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=0.5) as response:
             return [model["id"] for model in json.load(response)["data"]]
     except (OSError, ValueError, KeyError, TypeError):  # not listening yet, or not (yet) an OpenAI server
         return None
@@ -65,7 +88,10 @@ def server_status(output: str) -> tuple[str, str, str]:
     """State line (with its URL once it answers), the URL alone and the log tail of the server for `output`."""
     if not output or not output.strip():
         return "", "", ""
-    folder = server_folder(output)
+    try:
+        folder = server_folder(workspace.inside(output.strip(), "folder"))
+    except ArgumentError as error:
+        return f'<span id="serve-state" data-state="refused">{html.escape(str(error))}</span>', "", ""
     status = runs.run_status(folder, tail=20)
     url, message = "", status.message
     if status.state == "none":
@@ -73,8 +99,9 @@ def server_status(output: str) -> tuple[str, str, str]:
     elif status.state == "stopped":
         message = "stopped"
     elif status.state == "running":
-        base = server_url(runs.read_run(folder))
-        models = answers(base)
+        run = runs.read_run(folder)
+        base = server_url(run)
+        models = answers(base, run_key(run))
         if models is None:
             message = f"starting (loading the model): {status.message}; waiting for {base}/models"
         else:
@@ -92,7 +119,11 @@ def export_for_serving(adapter: str, target: str) -> tuple[str, dict]:
     """`vlmtune export --for vllm` as a separate process; its output, and the Serve folder set to the export."""
     from vlmtune.apps.webui.app import run_command
 
-    log = run_command(["export", "--for", "vllm", adapter.strip(), target.strip()])
+    argv = ["export", "--for", "vllm", adapter.strip(), target.strip()]
+    problem = workspace.argv_refused(argv[3:], "export")
+    if problem:
+        return problem, gr.update()
+    log = run_command(argv)
     return log, gr.update(value=target.strip()) if log.endswith("(exit status 0)") else gr.update()
 
 
@@ -129,5 +160,5 @@ def serve_tab(fields: dict, python: str = sys.executable) -> None:
     fields["output_dir"].change(lambda folder: folder, fields["output_dir"], export_source)
     export_button.click(export_for_serving, [export_source, export_target], [export_log, output])
     start_button.click(lambda *values: start_server(*values, python=python), inputs, message)
-    stop_button.click(lambda folder: runs.stop_run(server_folder(folder)) if folder else "", output, message)
+    stop_button.click(stop_server, output, message)
     gr.Timer(1.0).tick(server_status, output, [status, url, log])

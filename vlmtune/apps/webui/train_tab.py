@@ -16,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from vlmtune.apps.webui import runs
+from vlmtune.apps.webui import runs, workspace
 from vlmtune.apps.webui.forms import (
     ALL_FIELDS,
     GRPO_FIELDS,
@@ -97,7 +97,8 @@ def start(form: RunForm, resume: bool, *values) -> str:
         return f"**Not started:** extra arguments: {error}"
     if resume:
         argv += ["--resume_from_checkpoint", "auto"]
-    problem = check_argv(argv, form.command)
+    # The files first: checking a grpo command line imports its reward plugins, i.e. runs them.
+    problem = workspace.argv_refused(argv, form.command) or check_argv(argv, form.command)
     if problem:
         return f"**Not started:** {problem}"
     try:
@@ -112,8 +113,12 @@ def start(form: RunForm, resume: bool, *values) -> str:
 
 def refresh(output_dir: str, prefix: str = ""):
     """Status line (its element id after the tab's prefix), progress, loss (and reward) curve and log tail of the
-    run in `output_dir`."""
-    status = runs.run_status(output_dir or "trainer_output")
+    run in `output_dir` (one under the workspace root)."""
+    try:
+        folder = workspace.inside(output_dir or "trainer_output", "--output_dir")
+    except ArgumentError as error:
+        return f'<span id="{prefix}run-state" data-state="refused">{html.escape(str(error))}</span>', "", None, ""
+    status = runs.run_status(folder)
     bar = ""
     if status.total_steps:
         bar = f'<progress value="{status.step}" max="{status.total_steps}"></progress> {status.progress}'
@@ -121,6 +126,14 @@ def refresh(output_dir: str, prefix: str = ""):
     curve = pd.DataFrame(status.losses) if status.losses else None
     state = f'<span id="{prefix}run-state" data-state="{status.state}">{html.escape(status.message)}</span>'
     return state, bar, curve, status.log_tail
+
+
+def stop(output_dir: str) -> str:
+    """Stop the run in `output_dir` (one under the workspace root)."""
+    try:
+        return runs.stop_run(workspace.inside(output_dir or "trainer_output", "--output_dir"))
+    except ArgumentError as error:
+        return f"**Not stopped:** {error}"
 
 
 def restore_last_run(form: RunForm):
@@ -172,7 +185,7 @@ def run_tab(form: RunForm, fields: dict) -> None:
     apply_button.click(lambda *v: apply_yaml(form, *v), [config, *inputs], [*inputs, message])
     start_button.click(lambda *values: start(form, False, *values), inputs, message)
     resume_button.click(lambda *values: start(form, True, *values), inputs, message)
-    stop_button.click(lambda folder: runs.stop_run(folder or "trainer_output"), output_dir, message)
+    stop_button.click(stop, output_dir, message)
     gr.Timer(1.0).tick(lambda folder: refresh(folder, form.prefix), output_dir, [status, progress, curve, log])
 
 
