@@ -43,6 +43,7 @@ REPLY_FORMAT = {
     "qwen3-vl-moe": "{reply}<|im_end|>",
     "qwen3.5": "{reply}<|im_end|>",
     "qwen3.5-moe": "{reply}<|im_end|>",
+    "qwen4-exp": "{reply}<|im_end|>",
     "llama-3.2-vision": "{reply}<|eot_id|>",
     "llama4": "{reply}<|eot|>",
     "perception-lm": "{reply}<|eot_id|>",
@@ -126,6 +127,10 @@ RENDERED["qwen3-vl"] = RENDERED["qwen3-vl-moe"] = RENDERED["qwen2-vl"]
 # Qwen3.5: the assistant turn after the last user message opens with an (empty) think block; earlier ones do not.
 RENDERED["qwen3.5"] = RENDERED["qwen3.5-moe"] = RENDERED["qwen2-vl"].replace(
     "<|im_start|>assistant\nYes.", "<|im_start|>assistant\n<think>\n\n</think>\n\nYes."
+)
+# Qwen4-Exp (the Qwen3.8 template, thinking off): every assistant turn keeps its (empty) think block.
+RENDERED["qwen4-exp"] = RENDERED["qwen2-vl"].replace(
+    "<|im_start|>assistant\n", "<|im_start|>assistant\n<think>\n\n</think>\n\n"
 )
 
 # Llama 3.2 Vision's released template refuses a system prompt next to an image (the error below); its entry in

@@ -43,6 +43,7 @@ TRAINS: dict[str, tuple[str, ...]] = {
     "qwen3_5_moe": ("qwen3.5-moe",),
     "qwen3_vl": ("qwen3-vl",),
     "qwen3_vl_moe": ("qwen3-vl-moe",),
+    "qwen4_exp": ("qwen4-exp",),
     "smolvlm": ("smolvlm",),
     "video_llama_3": ("video-llama3",),
 }
@@ -199,11 +200,6 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
         "the thinker of Qwen3-Omni: no processor class is mapped to the thinker type (the checkpoint's is the "
         "Omni processor, with audio); image/video training through it is not written yet",
     ),
-    "qwen4_exp": (
-        NO_TEMPLATE,
-        "Qwen/Qwen4-Exp (visual + language_model, Qwen3VLProcessor without a template): only partial quotes of the "
-        "Qwen3.8 template were found; " + SEARCHED,
-    ),
     "shieldgemma2": (
         NOT_CHAT_VLM,
         "an image safety classifier (google/shieldgemma-2-4b-it): fixed policy prompts, scored by yes/no logits",
@@ -220,7 +216,7 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     "vipllava": (NO_FAMILY_YET, "LLaVA layout with visual prompts (vip-llava-7b-hf); template not looked up"),
     "vision-encoder-decoder": (ENCODER_DECODER, "a generic encoder + decoder pairing; no processor class is mapped"),
 }
-# The 2026 generation (issue 19) waits on templates: registering a tiny model against an invented format proves
+# The rest of the 2026 generation (issue 19) waits on templates: a tiny model against an invented format proves
 # nothing (docs/architecture.md), so these stay NO_TEMPLATE until an outside copy of the released template exists.
 
 

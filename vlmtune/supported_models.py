@@ -64,6 +64,7 @@ from vlmtune.loaders import (
     qwen2_vl,
     qwen3_5,
     qwen3_vl,
+    qwen4_exp,
     smolvlm,
     video_llama3,
 )
@@ -873,6 +874,29 @@ register_model("perception-lm-8b", "perception-lm", "facebook/Perception-LM-8B")
 # No checkpoint of its own: train/preview/validate take --model_local_path DIR (a vlmtune compose output).
 register_model("llava-composed", "llava-composed", "")
 register_model("idefics3-composed", "idefics3-composed", "")
+
+
+# --- the 2026 generation (issue 19) ------------------------------------------------------------------------
+# Types new in transformers 5.23 that follow its VLM conventions (shared collator core, generic loading): the lead
+# switches these records to conventional_family() once vlmtune/loaders/convention.py lands.
+
+# https://huggingface.co/Qwen/Qwen4-Exp (Qwen3.8-Flash-Next)
+register_family(
+    Family(
+        family_id="qwen4-exp",
+        load=qwen4_exp.load,
+        build_tiny=qwen4_exp.build_tiny,
+        collator=Qwen3_5Collator,
+        modules=QWEN_VL_MODULES,
+        to_load_image=True,
+        reply_end="<|im_end|>",
+        video=True,
+        template_source="outside copy: Qwen3.8 template (Qwen3.8-27B's quoted in a public guide; a llama-server copy)",
+        notes="non-thinking mode: every reply follows an empty <think></think> block; fused experts as qwen3.5-moe",
+    )
+)
+# Qwen3.8-Flash-Next is the released Qwen4-Exp checkpoint (public vLLM and QEfficient ports of the type say so).
+register_model("qwen3.8-flash-next", "qwen4-exp", "Qwen/Qwen3.8-Flash-Next")
 
 
 # --- unsupported families ---------------------------------------------------------------------------------
