@@ -40,3 +40,20 @@ def test_coverage_lists_every_type_with_counts(capsys):
     total = len(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
     assert f"{total} types: {len(coverage.TRAINS)} train, {total - len(coverage.TRAINS)} not supported" in out
     assert "trains: qwen2-vl" in out and "not a chat VLM: maps to Mistral4ForCausalLM" in out
+
+
+def test_the_probe_finds_what_the_table_says():
+    """scripts/coverage_probe.py, run on three types, reports the facts their rows rest on."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "coverage_probe.py"
+    spec = importlib.util.spec_from_file_location("coverage_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    mistral4 = probe.probe("mistral4")  # "maps to a text-only causal LM, no vision part, no processor"
+    assert mistral4["built"] == "default" and mistral4["processor"] is None and not mistral4["vision"]
+    assert probe.probe("pi0")["generates"] is False  # a robot policy: no generate()
+    qwen4 = probe.probe("qwen4_exp")  # trains: the convention's layout, and the processor ships no template
+    assert (qwen4["language"], qwen4["vision"]) == (["language_model"], ["visual"])
+    assert qwen4["processor"] == "Qwen3VLProcessor" and not qwen4["default_chat_template"]

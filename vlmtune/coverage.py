@@ -112,7 +112,9 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     "ernie4_5_vl_moe": (
         NO_TEMPLATE,
         "baidu/ERNIE-4.5-VL-28B-A3B-PT (vision_tower + resampler_model + MoE language_model); the processor ships no "
-        "template; " + SEARCHED,
+        "template; the one outside copy found (DEFAULT_CHAT_TEMPLATE, transformers' convert_ernie4_5_vl_moe_to_hf.py) "
+        "holds a newline plus 12 spaces inside its string literals and '<|end_of_sentence |>' (with a space), so "
+        "what the released checkpoint renders is not settled; " + SEARCHED,
     ),
     "evolla": (NOT_CHAT_VLM, "a protein-text model: protein encoder + protein tokenizer, no image input"),
     "exaone4_5": (
@@ -128,8 +130,10 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     "glm4v_moe": (TEMPLATE_UNCONFIRMED, registered("glm4v-moe")),
     "glm5_next": (
         NO_TEMPLATE,
-        "zai-org/GLM-5.3-Flash (visual + language_model); public notes cite its chat_template.jinja (reasoning "
-        "effort, thinking retention, image/video/audio markers) but no copy of its text was found; " + SEARCHED,
+        "zai-org/GLM-5.3-Flash (visual + language_model); public code pins its chat_template.jinja by SHA-256 "
+        "(0c4099f3..., 10,950 bytes) but no copy of that text was found; the one copy read (GitHub "
+        "0xSero/glm-5.3-flash-spark-mosaic, 8,757 characters) is another revision: it always opens with a "
+        "'Reasoning Effort: Max' system block and has no non-thinking generation prompt; " + SEARCHED,
     ),
     "glm_ocr": (NO_CHAT_FORMAT, "document OCR (zai-org/GLM-OCR); no processor class is mapped to the type either"),
     "glmga": (NO_PROCESSOR, "maps to Glm46VForConditionalGeneration; no processor class is mapped to the type"),
