@@ -22,6 +22,7 @@ REPLY_FORMAT = {
     "qwen2.5-vl": "{reply}<|im_end|>",
     "llava-next": " {reply}</s>",
     "llava-onevision": "{reply}<|im_end|>",
+    "idefics2": " {reply}<end_of_utterance>",
     "idefics3": " {reply}<end_of_utterance>",
     "smolvlm": " {reply}<end_of_utterance>",
     "gemma3": "{reply}<end_of_turn>",
@@ -155,6 +156,7 @@ RENDERED["perception-lm"] = (
 RENDERED["llava-composed"] = RENDERED["llava-onevision"]
 # tiny-idefics3-composed: Idefics3's format; tiny-qwen3 has no bos, so none is written.
 RENDERED["idefics3-composed"] = RENDERED["idefics3"].removeprefix("<|begin_of_text|>")
+RENDERED["idefics2"] = RENDERED["idefics3"].removeprefix("<|begin_of_text|>")  # idefics2-8b: no BOS text
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}
 # Families whose released template refuses a system prompt together with images: the error it raises.

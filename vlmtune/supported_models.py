@@ -45,6 +45,7 @@ from vlmtune.loaders import (
     gemma3n,
     gemma4,
     glm4v,
+    idefics2,
     idefics3,
     internvl,
     lfm2_vl,
@@ -342,6 +343,21 @@ register_family(
         packing=True,
         template_source="outside copy: Idefics3-8B-Llama3's; SmolVLM v1's in transformers test_processing_smolvlm.py",
         notes="a system message renders as 'System: ...'; real checkpoints split images into crops (long sequences)",
+    )
+)
+# https://huggingface.co/HuggingFaceM4/idefics2-8b
+register_family(
+    Family(
+        family_id="idefics2",
+        load=idefics2.load,
+        build_tiny=idefics2.build_tiny,
+        collator=Idefics3Collator,  # the same per-sample image stacks (pixel_values, pixel_attention_mask)
+        modules=IDEFICS3_MODULES,
+        to_load_image=True,
+        reply_end="<end_of_utterance>",
+        packing=True,
+        template_source="outside copy: idefics2-8b processor_config.json, quoted in public code (h2oGPT, a Rust port)",
+        notes="Idefics3's turns without <|begin_of_text|>; a system message renders as 'System: ...'",
     )
 )
 # https://huggingface.co/HuggingFaceTB/SmolVLM2-2.2B-Instruct
@@ -806,6 +822,8 @@ register_model("llava-v1.6-mistral-7b", "llava-next", "llava-hf/llava-v1.6-mistr
 register_model("llava-onevision-qwen2-0.5b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf")
 register_model("llava-onevision-qwen2-7b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-7b-ov-hf")
 register_model("llava-onevision-qwen2-72b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-72b-ov-hf")
+register_model("idefics2-8b", "idefics2", "HuggingFaceM4/idefics2-8b")
+register_model("idefics2-8b-chatty", "idefics2", "HuggingFaceM4/idefics2-8b-chatty")
 register_model("idefics3-8b-llama3", "idefics3", "HuggingFaceM4/Idefics3-8B-Llama3")
 register_model("smolvlm-256m-instruct", "idefics3", "HuggingFaceTB/SmolVLM-256M-Instruct")
 register_model("smolvlm-500m-instruct", "idefics3", "HuggingFaceTB/SmolVLM-500M-Instruct")
