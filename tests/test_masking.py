@@ -22,6 +22,7 @@ REPLY_FORMAT = {
     "qwen2.5-vl": "{reply}<|im_end|>",
     "llava-next": " {reply}</s>",
     "llava-onevision": "{reply}<|im_end|>",
+    "aria": "{reply}<|im_end|>",
     "idefics2": " {reply}<end_of_utterance>",
     "idefics3": " {reply}<end_of_utterance>",
     "smolvlm": " {reply}<end_of_utterance>",
@@ -156,6 +157,9 @@ RENDERED["perception-lm"] = (
 RENDERED["llava-composed"] = RENDERED["llava-onevision"]
 # tiny-idefics3-composed: Idefics3's format; tiny-qwen3 has no bos, so none is written.
 RENDERED["idefics3-composed"] = RENDERED["idefics3"].removeprefix("<|begin_of_text|>")
+RENDERED["aria"] = RENDERED["qwen2-vl"].replace(
+    "<|vision_start|><|image_pad|><|vision_end|>", "<fim_prefix><|img|><fim_suffix>"
+)
 RENDERED["idefics2"] = RENDERED["idefics3"].removeprefix("<|begin_of_text|>")  # idefics2-8b: no BOS text
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}

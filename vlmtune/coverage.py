@@ -20,6 +20,7 @@ from vlmtune.supported_models import FAMILIES, UNSUPPORTED
 
 # model type -> the families whose checkpoints are of that type
 TRAINS: dict[str, tuple[str, ...]] = {
+    "aria": ("aria",),
     "gemma3": ("gemma3",),
     "gemma3n": ("gemma3n",),
     "gemma4": ("gemma4",),
@@ -73,7 +74,6 @@ def registered(name: str) -> str:
 
 # model type -> (category, what was found by trying it)
 NOT_SUPPORTED: dict[str, tuple[str, str]] = {
-    "aria": (NO_FAMILY_YET, "LLaVA layout with a MoE text model (rhymes-ai/Aria); its template was not looked up yet"),
     "aya_vision": (TEMPLATE_UNCONFIRMED, registered("aya-vision")),
     "blip": (NO_CHAT_FORMAT, "VQA/captioning (Salesforce/blip-vqa-base): vision_model + text_decoder, no turns"),
     "blip-2": (NO_CHAT_FORMAT, registered("blip-2")),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from vlmtune.collators.base import VLMCollator
 from vlmtune.collators.gemma3 import Gemma3Collator
 from vlmtune.collators.gemma4 import Gemma4Collator
 from vlmtune.collators.glm4v import Glm4vCollator
@@ -41,6 +42,7 @@ from vlmtune.collators.video_llama3 import VideoLlama3Collator
 from vlmtune.datasets import TO_LOAD_IMAGE
 from vlmtune.errors import UnknownNameError
 from vlmtune.loaders import (
+    aria,
     gemma3,
     gemma3n,
     gemma4,
@@ -343,6 +345,21 @@ register_family(
         packing=True,
         template_source="outside copy: Idefics3-8B-Llama3's; SmolVLM v1's in transformers test_processing_smolvlm.py",
         notes="a system message renders as 'System: ...'; real checkpoints split images into crops (long sequences)",
+    )
+)
+# https://huggingface.co/rhymes-ai/Aria
+register_family(
+    Family(
+        family_id="aria",
+        load=aria.load,
+        build_tiny=aria.build_tiny,
+        collator=VLMCollator,  # nothing in its batching differs: every image is 980x980 pixels
+        modules=LLAVA_MODULES,
+        to_load_image=True,
+        reply_end="<|im_end|>",
+        packing=True,
+        template_source="outside copy: the template transformers' convert_aria_weights_to_hf.py writes",
+        notes="MoE language model; an image is <fim_prefix><|img|><fim_suffix>, 128 or 256 tokens per crop",
     )
 )
 # https://huggingface.co/HuggingFaceM4/idefics2-8b
@@ -822,6 +839,7 @@ register_model("llava-v1.6-mistral-7b", "llava-next", "llava-hf/llava-v1.6-mistr
 register_model("llava-onevision-qwen2-0.5b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf")
 register_model("llava-onevision-qwen2-7b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-7b-ov-hf")
 register_model("llava-onevision-qwen2-72b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-72b-ov-hf")
+register_model("aria", "aria", "rhymes-ai/Aria")
 register_model("idefics2-8b", "idefics2", "HuggingFaceM4/idefics2-8b")
 register_model("idefics2-8b-chatty", "idefics2", "HuggingFaceM4/idefics2-8b-chatty")
 register_model("idefics3-8b-llama3", "idefics3", "HuggingFaceM4/Idefics3-8B-Llama3")
