@@ -60,9 +60,9 @@ NO_PROCESSOR = "no processor in transformers"
 NO_TEMPLATE = "no released chat template found"
 NO_FAMILY_YET = "no family yet"
 
-# Where the released templates of the 2026 types were looked for (the search tool's code, issues and pages corpora;
-# model repositories mirrored on GitHub; mistral-common's template folder; vLLM/llama.cpp/ms-swift copies).
-SEARCHED = "searched 2026-12-07: GitHub mirrors of the hub repository, vLLM/llama.cpp/ms-swift template copies"
+# Where the released templates of the 2026 types were looked for: the search tool's code, issues and pages corpora
+# (copies of the hub repository's chat_template.jinja / tokenizer_config.json, vLLM example prompts), by name.
+SEARCHED = "searched 2026-12-07: public code, issues and pages for copies of its hub chat template and vLLM prompts"
 
 REGISTERED = "register_unsupported:"
 
@@ -156,7 +156,12 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     "inkling_mm_model": (NO_FAMILY_YET, "language_model + audio_tower + vision_tower; template not looked up"),
     "instructblip": (NO_CHAT_FORMAT, registered("instructblip")),
     "instructblipvideo": (NO_CHAT_FORMAT, "InstructBLIP on video frames: a Q-Former prompt, not conversations"),
-    "janus": (NO_FAMILY_YET, "vision_model + aligner + language_model plus image-generation modules (Janus-Pro-1B)"),
+    "janus": (
+        NO_FAMILY_YET,
+        "vision_model + aligner + language_model plus image-generation modules (Janus-Pro-1B); the template is "
+        "CHAT_TEMPLATE of transformers' convert_janus_weights_to_hf.py, and JanusProcessor writes a default system "
+        "prompt itself (use_default_system_prompt), which a family must reproduce",
+    ),
     "kimi_k25": (REMOTE_CODE, registered("kimi-k2.5")),
     "kosmos-2": (NO_CHAT_FORMAT, registered("kosmos-2")),
     "kosmos-2.5": (NO_CHAT_FORMAT, "document OCR/markdown with task prompts; no processor class is mapped either"),
@@ -217,7 +222,11 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     "udop": (ENCODER_DECODER, "document understanding encoder-decoder (microsoft/udop-large), no turns"),
     "unlimited_ocr": (NO_CHAT_FORMAT, "document OCR (baidu/Unlimited-OCR)"),
     "video_llava": (NO_FAMILY_YET, "separate image and video towers (Video-LLaVA-7B-hf); template not looked up"),
-    "vipllava": (NO_FAMILY_YET, "LLaVA layout with visual prompts (vip-llava-7b-hf); template not looked up"),
+    "vipllava": (
+        NO_FAMILY_YET,
+        "LLaVA layout with visual prompts (vip-llava-7b-hf); only the one-turn generation prompt is quoted "
+        "('###Human: <image>\\n...###Assistant:', transformers tests/models/vipllava), not how a reply ends",
+    ),
     "vision-encoder-decoder": (ENCODER_DECODER, "a generic encoder + decoder pairing; no processor class is mapped"),
 }
 # The rest of the 2026 generation (issue 19) waits on templates: a tiny model against an invented format proves
