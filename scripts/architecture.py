@@ -48,6 +48,7 @@ PREFIXES = {
     "vlmtune.collators.replies": "collation",
     "vlmtune.loaders": "registry",
     "vlmtune.supported_models": "registry",
+    "vlmtune.coverage": "registry",
     "vlmtune.compose": "registry",
     "vlmtune.core": "core",
     "vlmtune.serving": "serving",

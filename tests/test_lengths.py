@@ -19,9 +19,9 @@ from vlmtune.supported_models import FAMILIES
 from vlmtune.train import train
 
 # Documented approximations (vlmtune/data/lengths.py): text around each image's tokens (Gemma 3 / 3n / 4 brackets,
-# LFM2-VL and Llama 3.2 Vision markers) and LLaVA-OneVision's base-tile-only multi-image samples are not in the
-# processors' per-size token counts.
-APPROXIMATE = {"gemma3", "gemma3n", "gemma4", "lfm2-vl", "llama-3.2-vision", "llava-onevision"}
+# LFM2-VL and Llama 3.2 Vision markers; the space Idefics2's processor writes after an image that text follows) and
+# LLaVA-OneVision's base-tile-only multi-image samples are not in the processors' per-size token counts.
+APPROXIMATE = {"gemma3", "gemma3n", "gemma4", "idefics2", "lfm2-vl", "llama-3.2-vision", "llava-onevision"}
 
 
 def mixed_samples(folder, family) -> list[Sample]:

@@ -22,6 +22,8 @@ REPLY_FORMAT = {
     "qwen2.5-vl": "{reply}<|im_end|>",
     "llava-next": " {reply}</s>",
     "llava-onevision": "{reply}<|im_end|>",
+    "aria": "{reply}<|im_end|>",
+    "idefics2": " {reply}<end_of_utterance>",
     "idefics3": " {reply}<end_of_utterance>",
     "smolvlm": " {reply}<end_of_utterance>",
     "gemma3": "{reply}<end_of_turn>",
@@ -43,6 +45,7 @@ REPLY_FORMAT = {
     "qwen3-vl-moe": "{reply}<|im_end|>",
     "qwen3.5": "{reply}<|im_end|>",
     "qwen3.5-moe": "{reply}<|im_end|>",
+    "qwen4-exp": "{reply}<|im_end|>",
     "llama-3.2-vision": "{reply}<|eot_id|>",
     "llama4": "{reply}<|eot|>",
     "perception-lm": "{reply}<|eot_id|>",
@@ -127,6 +130,10 @@ RENDERED["qwen3-vl"] = RENDERED["qwen3-vl-moe"] = RENDERED["qwen2-vl"]
 RENDERED["qwen3.5"] = RENDERED["qwen3.5-moe"] = RENDERED["qwen2-vl"].replace(
     "<|im_start|>assistant\nYes.", "<|im_start|>assistant\n<think>\n\n</think>\n\nYes."
 )
+# Qwen4-Exp (the Qwen3.8 template, thinking off): every assistant turn keeps its (empty) think block.
+RENDERED["qwen4-exp"] = RENDERED["qwen2-vl"].replace(
+    "<|im_start|>assistant\n", "<|im_start|>assistant\n<think>\n\n</think>\n\n"
+)
 
 # Llama 3.2 Vision's released template refuses a system prompt next to an image (the error below); its entry in
 # RENDERED is the same conversation without the system prompt (and so without the dated system block).
@@ -150,6 +157,10 @@ RENDERED["perception-lm"] = (
 RENDERED["llava-composed"] = RENDERED["llava-onevision"]
 # tiny-idefics3-composed: Idefics3's format; tiny-qwen3 has no bos, so none is written.
 RENDERED["idefics3-composed"] = RENDERED["idefics3"].removeprefix("<|begin_of_text|>")
+RENDERED["aria"] = RENDERED["qwen2-vl"].replace(
+    "<|vision_start|><|image_pad|><|vision_end|>", "<fim_prefix><|img|><fim_suffix>"
+)
+RENDERED["idefics2"] = RENDERED["idefics3"].removeprefix("<|begin_of_text|>")  # idefics2-8b: no BOS text
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}
 # Families whose released template refuses a system prompt together with images: the error it raises.

@@ -1,4 +1,4 @@
-"""Qwen3-VL and Qwen3.5 specifics: frame timestamps, Qwen3.5's think blocks, LoRA on fused MoE experts."""
+"""Qwen3-VL, Qwen3.5 and Qwen4-Exp specifics: frame timestamps, think blocks, LoRA on fused MoE experts."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.core.modeling import checkpoint_path, expert_parameters, set_trainable
 from vlmtune.datasets import Sample
 from vlmtune.errors import BadSample
+from vlmtune.loaders.qwen4_exp import LOW, XHIGH
 from vlmtune.supported_models import FAMILIES, get_model
 
-MOE_FAMILIES = ["qwen3-vl-moe", "qwen3.5-moe"]
+MOE_FAMILIES = ["qwen3-vl-moe", "qwen3.5-moe", "qwen4-exp", "aria"]
 
 
 def collator_of(family_id, load_tiny):
@@ -63,6 +64,42 @@ def test_qwen3_5_reply_with_a_think_block_is_refused_clearly(load_tiny):
         encode(collator, sample)
 
 
+def test_qwen4_exp_keeps_a_think_block_in_every_turn_and_trains_only_the_replies(load_tiny):
+    collator = collator_of("qwen4-exp", load_tiny)
+    sample = Sample(conversation("Hi?", "Hello.", "How are you?", "Fine."), source="s")
+    features = encode(collator, sample)
+    trained = collator.tokenizer.decode(features["input_ids"][features["labels"] != IGNORE_INDEX])
+    assert trained == "Hello.<|im_end|>Fine.<|im_end|>"
+    messages = collator.to_messages(sample)
+    rendered = collator.render(messages)
+    assert rendered.count("<|im_start|>assistant\n<think>\n\n</think>\n\n") == 2
+    prompt = collator.render(messages[:-1], add_generation_prompt=True)
+    assert rendered == prompt + "Fine.<|im_end|>\n"
+
+
+def test_qwen4_exp_template_writes_the_reasoning_effort_instruction_only_with_thinking_on(load_tiny):
+    _, processor = load_tiny("tiny-qwen4-exp")
+
+    def render(system=None, **kwargs):
+        messages = [{"role": "user", "content": [{"type": "text", "text": "Hi?"}]}]
+        if system:
+            messages.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
+        return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **kwargs)
+
+    user = "<|im_start|>user\nHi?<|im_end|>\n<|im_start|>assistant\n"
+    assert render() == f"<|im_start|>system\n{XHIGH}<|im_end|>\n{user}<think>\n"
+    assert (
+        render("Be brief.", reasoning_effort="low")
+        == f"<|im_start|>system\n{LOW}\n\nBe brief.<|im_end|>\n{user}<think>\n"
+    )
+    assert render(reasoning_effort="medium") == f"{user}<think>\n"
+    assert render("Be brief.", enable_thinking=False) == (
+        f"<|im_start|>system\nBe brief.<|im_end|>\n{user}<think>\n\n</think>\n\n"
+    )
+    with pytest.raises(Exception, match="Unexpected reasoning effort high"):
+        render(reasoning_effort="high")
+
+
 def lora_model(family_id, lora_dropout):
     entry = get_model(f"tiny-{family_id}")
     model, _ = entry.family.load(checkpoint_path(entry))
@@ -90,7 +127,8 @@ def test_moe_lora_with_dropout_says_the_experts_get_no_adapters(caplog):
     assert "--lora_dropout 0" in caplog.text
 
 
-@pytest.mark.parametrize("family_id", MOE_FAMILIES)
+# Aria's output carries no load-balancing loss in transformers (like Llama 4's), so there is none to keep.
+@pytest.mark.parametrize("family_id", [family_id for family_id in MOE_FAMILIES if family_id != "aria"])
 def test_moe_load_balancing_loss_is_kept_when_the_config_asks_for_it(family_id):
     model = lora_model(family_id, lora_dropout=0.0)
     text_config = model.config.text_config

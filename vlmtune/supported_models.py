@@ -3,6 +3,7 @@
     python -m vlmtune.supported_models                  # table of model ids, families and checkpoints
     python -m vlmtune.supported_models --families       # what each family accepts (the table in README.md)
     python -m vlmtune.supported_models --unsupported    # model families vlmtune cannot support, and why
+    python -m vlmtune.supported_models --coverage       # every image-text-to-text type of transformers: status
 
 A family is one record (`Family`); a model is one line (`register_model(model_id, family_id, hf_path)`).
 Adding a checkpoint of a known family takes one `register_model` line; see docs/add_new_model.md.
@@ -16,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from vlmtune.collators.base import VLMCollator
 from vlmtune.collators.gemma3 import Gemma3Collator
 from vlmtune.collators.gemma4 import Gemma4Collator
 from vlmtune.collators.glm4v import Glm4vCollator
@@ -40,10 +42,12 @@ from vlmtune.collators.video_llama3 import VideoLlama3Collator
 from vlmtune.datasets import TO_LOAD_IMAGE
 from vlmtune.errors import UnknownNameError
 from vlmtune.loaders import (
+    aria,
     gemma3,
     gemma3n,
     gemma4,
     glm4v,
+    idefics2,
     idefics3,
     internvl,
     lfm2_vl,
@@ -63,6 +67,7 @@ from vlmtune.loaders import (
     qwen2_vl,
     qwen3_5,
     qwen3_vl,
+    qwen4_exp,
     smolvlm,
     video_llama3,
 )
@@ -105,6 +110,9 @@ class Family:
     # Not for models whose layers carry state along the row past a sample's end (Qwen3.5's linear attention,
     # LFM2's short convolutions) or whose image tokens attend both ways (Gemma, PaliGemma), nor cross-attention.
     packing: bool = False
+    # Where the released prompt format that the tiny template reproduces was read ("outside copy: ..."), or
+    # "processor default: ..." where transformers' processor ships the template. README's families table shows it.
+    template_source: str = ""
     notes: str = ""
 
 
@@ -254,6 +262,7 @@ register_family(
         to_load_image=True,
         reply_end=None,
         packing=True,
+        template_source="outside copy: the template quoted in transformers tests/models/llava/test_processing_llava",
         notes="trained on one image per sample; several images work but were never seen in pretraining",
     )
 )
@@ -269,6 +278,7 @@ register_family(
         reply_end="<|im_end|>",
         packing=True,
         video=True,
+        template_source="outside copy: Qwen2-VL-2B-Instruct template in openvino.genai chat_template_fallback_map",
     )
 )
 # https://huggingface.co/Qwen/Qwen2.5-VL-3B-Instruct (own model classes: window attention in the vision tower)
@@ -283,6 +293,7 @@ register_family(
         reply_end="<|im_end|>",
         packing=True,
         video=True,
+        template_source="outside copy: Qwen2-VL-2B-Instruct template in openvino.genai chat_template_fallback_map",
     )
 )
 # https://huggingface.co/llava-hf/llava-v1.6-mistral-7b-hf
@@ -296,6 +307,7 @@ register_family(
         to_load_image=True,
         reply_end="</s>",
         packing=True,
+        template_source="outside copy: chat_template.json of llava-hf/llava-v1.6-mistral-7b-hf",
         notes="the Mistral [INST] checkpoint; images render before the text of their turn; image_newline stays frozen",
     )
 )
@@ -311,6 +323,7 @@ register_family(
         reply_end="<|im_end|>",
         packing=True,
         video=True,
+        template_source="outside copy: transformers convert_llava_onevision_weights_to_hf.py; hub revision 2024-10",
         notes="ChatML without a default system message; several images per sample use base tiles only, as released",
     )
 )
@@ -330,7 +343,38 @@ register_family(
         to_load_image=True,
         reply_end="<end_of_utterance>",
         packing=True,
+        template_source="outside copy: Idefics3-8B-Llama3's; SmolVLM v1's in transformers test_processing_smolvlm.py",
         notes="a system message renders as 'System: ...'; real checkpoints split images into crops (long sequences)",
+    )
+)
+# https://huggingface.co/rhymes-ai/Aria
+register_family(
+    Family(
+        family_id="aria",
+        load=aria.load,
+        build_tiny=aria.build_tiny,
+        collator=VLMCollator,  # nothing in its batching differs: every image is 980x980 pixels
+        modules=LLAVA_MODULES,
+        to_load_image=True,
+        reply_end="<|im_end|>",
+        packing=True,
+        template_source="outside copy: the template transformers' convert_aria_weights_to_hf.py writes",
+        notes="MoE language model; an image is <fim_prefix><|img|><fim_suffix>, 128 or 256 tokens per crop",
+    )
+)
+# https://huggingface.co/HuggingFaceM4/idefics2-8b
+register_family(
+    Family(
+        family_id="idefics2",
+        load=idefics2.load,
+        build_tiny=idefics2.build_tiny,
+        collator=Idefics3Collator,  # the same per-sample image stacks (pixel_values, pixel_attention_mask)
+        modules=IDEFICS3_MODULES,
+        to_load_image=True,
+        reply_end="<end_of_utterance>",
+        packing=True,
+        template_source="outside copy: idefics2-8b processor_config.json, quoted in public code (h2oGPT, a Rust port)",
+        notes="Idefics3's turns without <|begin_of_text|>; a system message renders as 'System: ...'",
     )
 )
 # https://huggingface.co/HuggingFaceTB/SmolVLM2-2.2B-Instruct
@@ -345,6 +389,7 @@ register_family(
         reply_end="<end_of_utterance>",
         packing=True,
         video=True,
+        template_source="processor default: SmolVLMProcessor's DEFAULT_CHAT_TEMPLATE (transformers 5.23)",
         notes="one sample holds images or a video, not both; a system message renders as 'System: ...'",
     )
 )
@@ -358,6 +403,7 @@ register_family(
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<end_of_turn>",
+        template_source="outside copy: chat template of google/gemma-3-4b-it / -12b-it / -27b-it",
         notes="no system role: the template folds the system prompt into the first user turn",
     )
 )
@@ -373,6 +419,7 @@ register_family(
         reply_end="<|im_end|>",
         packing=True,
         video=True,
+        template_source="outside copy: chat_template.json of OpenGVLab/InternVL3-*-hf",
         notes="image tiling (crop_to_patches) multiplies image tokens",
     )
 )
@@ -387,6 +434,7 @@ register_family(
         to_load_image=True,
         reply_end=None,
         packing=True,
+        template_source="outside copy: chat_template.json of llava-hf/llava-v1.6-vicuna-7b-hf (the LLaVA-1.5 format)",
         notes="'USER: ... ASSISTANT:' with no end-of-turn: eos is appended to every reply; no default system prompt",
     )
 )
@@ -401,6 +449,7 @@ register_family(
         to_load_image=True,
         reply_end="<|im_end|>",
         packing=True,
+        template_source="outside copy: chat_template.json of llava-hf/llava-v1.6-34b-hf",
         notes="ChatML without a default system message; images render before the text of their turn",
     )
 )
@@ -415,6 +464,7 @@ register_family(
         to_load_image=True,
         reply_end="<|im_end|>",
         packing=True,
+        template_source="outside copy: chat_template.json of llava-hf/llava-interleave-qwen-*-hf",
         notes="trained on many images per sample; every text part renders after a newline, so is each reply",
     )
 )
@@ -430,6 +480,7 @@ register_family(
         reply_end=None,
         packing=True,
         video=True,
+        template_source="outside copy: processor output quoted in zjysteven/lmms-finetune pull request #38",
         notes="the Vicuna checkpoints ('USER: ... ASSISTANT:', eos appended); the 34B and 32K ones use other formats",
     )
 )
@@ -443,6 +494,7 @@ register_family(
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<|im_end|>",
+        template_source="outside copy: LFM2-VL-450M chat_template.jinja (GitHub varun00391/local-finetuned-model)",
         notes="ChatML without a default system message; large images are split into 512px tiles plus a thumbnail",
     )
 )
@@ -466,6 +518,7 @@ register_family(
         to_load_image=True,
         reply_end="<|im_end|>",
         packing=True,
+        template_source="outside copy: thisisiron/Ovis2-1B-hf template, rendered in transformers tests/models/ovis2",
         notes="the template always writes its default system message; a given one follows as a second system turn",
     )
 )
@@ -484,6 +537,7 @@ register_family(
         to_load_image=True,
         reply_end="<|im_end|>",
         packing=True,
+        template_source="outside copy: chat_template.jinja of lkhl/VideoLLaMA3-2B-Image-HF (public mirror)",
         notes="the registered checkpoint is the image-only -Image model; ChatML without a default system message",
     )
 )
@@ -498,6 +552,7 @@ register_family(
         to_load_image=True,
         reply_end="</s>",
         packing=True,
+        template_source="outside copy: Mistral-Small-3.1's template in transformers test_processing_mistral3.py",
         notes="without a system_prompt the template writes Mistral's default system prompt (with today's date)",
     )
 )
@@ -512,6 +567,7 @@ register_family(
         to_load_image=True,
         reply_end="</s>",
         packing=True,
+        template_source="outside copy: chat_template of mistral-community/pixtral-12b, copied verbatim in public code",
         notes="the system prompt is written into the first user turn; images keep their aspect ratio",
     )
 )
@@ -528,6 +584,7 @@ register_family(
         multi_image=False,
         system_prompt=False,
         multi_turn=False,
+        template_source="no chat template: big_vision's prefix/suffix format, as PaliGemmaProcessor builds it",
         notes="no chat format: one prefix (user turn) and one answer per sample; mix checkpoints expect task prefixes",
     )
 )
@@ -548,6 +605,7 @@ register_family(
         modules=GEMMA_AUDIO_MODULES,
         to_load_image=True,
         reply_end="<turn|>",
+        template_source="outside copy: chat_template.jinja of google/gemma-4-E2B-it / -E4B-it (public copies)",
         notes=(
             "thinking off; earlier replies render without thoughts; the audio tower stays frozen and audio input is "
             "not supported; video is off (vlmtune's frames carry no timestamps, which the video prompt needs); "
@@ -567,6 +625,7 @@ register_family(
         to_load_image=True,
         reply_end="<|user|>",
         packing=True,
+        template_source="outside copy: GLM-4.1V-9B-Thinking template quoted in public evaluation records",
         notes=(
             "no end-of-turn text: the next '<|user|>' (a released stop token) is trained as each reply's end; "
             "replies are trained as written (the Thinking checkpoint answers <think>...</think><answer>...</answer>); "
@@ -584,6 +643,7 @@ register_family(
         modules=GEMMA_AUDIO_MODULES,
         to_load_image=True,
         reply_end="<end_of_turn>",
+        template_source="outside copy: the template in transformers convert_gemma3n_weights.py",
         notes=(
             "image-text only: audio input is out of scope (the audio tower stays frozen); no system role: the "
             "template folds the system prompt into the first user turn; needs the timm package"
@@ -608,6 +668,7 @@ register_family(
         reply_end="<|im_end|>",
         packing=True,
         video=True,
+        template_source="outside copy: chat_template.json of Qwen/Qwen3-VL-*-Instruct (GGUF exports)",
         notes="ChatML without a default system message; video frames carry timestamps; Thinking checkpoints left out",
     )
 )
@@ -623,6 +684,7 @@ register_family(
         reply_end="<|im_end|>",
         packing=True,
         video=True,
+        template_source="outside copy: chat_template.json of Qwen/Qwen3-VL-*-Instruct (GGUF exports)",
         notes="fused experts get LoRA only with --lora_dropout 0 (PEFT target_parameters); the router stays frozen",
     )
 )
@@ -637,6 +699,7 @@ register_family(
         to_load_image=True,
         reply_end="<|im_end|>",
         video=True,
+        template_source="outside copy: chat template of Qwen/Qwen3.5-35B-A3B (GGUF-extracted templates)",
         notes="trains the non-thinking mode: the last reply follows an empty <think></think> block, as rendered",
     )
 )
@@ -651,6 +714,7 @@ register_family(
         to_load_image=True,
         reply_end="<|im_end|>",
         video=True,
+        template_source="outside copy: chat template of Qwen/Qwen3.5-35B-A3B (GGUF-extracted templates)",
         notes="non-thinking mode as qwen3.5; fused experts get LoRA only with --lora_dropout 0; routers stay frozen",
     )
 )
@@ -669,6 +733,7 @@ register_family(
         to_load_image=True,
         reply_end="<|eot_id|>",
         system_prompt_with_images=False,
+        template_source="outside copy: the -Instruct chat_template.json (NeMo's MLlamaTemplateConfig)",
         notes=(
             "images are read by cross-attention layers (one <|image|> token each); the template refuses a system "
             "prompt next to an image and writes a dated system block into every text-only conversation"
@@ -691,6 +756,7 @@ register_family(
         to_load_image=True,
         reply_end="<|eot|>",
         packing=True,
+        template_source="processor default: Llama4Processor's chat template (transformers 5.23)",
         notes=(
             "MoE: LoRA on attention, shared expert and (with --lora_dropout 0, a PEFT limit) the fused routed "
             "experts; the router stays frozen; transformers computes no load-balancing loss for Llama 4"
@@ -710,6 +776,7 @@ register_family(
         reply_end="<|eot_id|>",
         packing=True,
         video=True,
+        template_source="outside copy: CHAT_TEMPLATE in transformers convert_perception_lm_weights_to_hf.py",
         notes=(
             "a turn's images and videos render before its text, whatever their place in it; a default system "
             "prompt is written when none is given; needs the timm package"
@@ -729,6 +796,7 @@ register_family(
         to_load_image=True,
         reply_end="<|im_end|>",  # the tiny model's (ChatML); ComposedCollator reads each checkpoint's own
         packing=True,
+        template_source="the composed language model's own template (vlmtune compose)",
         notes=(
             "a `vlmtune compose` output: pass its folder with --model_local_path; the end-of-turn is read from its "
             "chat template (the LLM's own, ChatML or LLaVA-1.5)"
@@ -748,6 +816,7 @@ register_family(
         to_load_image=True,
         reply_end="<end_of_utterance>",
         packing=True,
+        template_source="the composed language model's own template (vlmtune compose)",
         notes=(
             "a `vlmtune compose --projector pixel_shuffle` output: pass its folder with --model_local_path; "
             "a system message renders as 'System: ...'"
@@ -770,6 +839,9 @@ register_model("llava-v1.6-mistral-7b", "llava-next", "llava-hf/llava-v1.6-mistr
 register_model("llava-onevision-qwen2-0.5b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf")
 register_model("llava-onevision-qwen2-7b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-7b-ov-hf")
 register_model("llava-onevision-qwen2-72b-ov", "llava-onevision", "llava-hf/llava-onevision-qwen2-72b-ov-hf")
+register_model("aria", "aria", "rhymes-ai/Aria")
+register_model("idefics2-8b", "idefics2", "HuggingFaceM4/idefics2-8b")
+register_model("idefics2-8b-chatty", "idefics2", "HuggingFaceM4/idefics2-8b-chatty")
 register_model("idefics3-8b-llama3", "idefics3", "HuggingFaceM4/Idefics3-8B-Llama3")
 register_model("smolvlm-256m-instruct", "idefics3", "HuggingFaceTB/SmolVLM-256M-Instruct")
 register_model("smolvlm-500m-instruct", "idefics3", "HuggingFaceTB/SmolVLM-500M-Instruct")
@@ -840,6 +912,29 @@ register_model("llava-composed", "llava-composed", "")
 register_model("idefics3-composed", "idefics3-composed", "")
 
 
+# --- the 2026 generation (issue 19) ------------------------------------------------------------------------
+# Types new in transformers 5.23 that follow its VLM conventions (shared collator core, generic loading): the lead
+# switches these records to conventional_family() once vlmtune/loaders/convention.py lands.
+
+# https://huggingface.co/Qwen/Qwen4-Exp (Qwen3.8-Flash-Next)
+register_family(
+    Family(
+        family_id="qwen4-exp",
+        load=qwen4_exp.load,
+        build_tiny=qwen4_exp.build_tiny,
+        collator=Qwen3_5Collator,
+        modules=QWEN_VL_MODULES,
+        to_load_image=True,
+        reply_end="<|im_end|>",
+        video=True,
+        template_source="outside copy: Qwen3.8 template (Qwen3.8-27B's quoted in a public guide; a llama-server copy)",
+        notes="non-thinking mode: every reply follows an empty <think></think> block; fused experts as qwen3.5-moe",
+    )
+)
+# Qwen3.8-Flash-Next is the released Qwen4-Exp checkpoint (public vLLM and QEfficient ports of the type say so).
+register_model("qwen3.8-flash-next", "qwen4-exp", "Qwen/Qwen3.8-Flash-Next")
+
+
 # --- unsupported families ---------------------------------------------------------------------------------
 
 REMOTE_CODE_ONLY = (
@@ -906,8 +1001,8 @@ def _aligned(rows: list[tuple[str, ...]]) -> str:
 def format_family_table() -> str:
     """A Markdown table of every family: its tiny id, what its samples may hold, its registered checkpoints."""
     lines = [
-        "| family | tiny id | multi-image | video | system prompt | multi-turn | checkpoints |",
-        "|---|---|---|---|---|---|---|",
+        "| family | tiny id | multi-image | video | system prompt | multi-turn | template source | checkpoints |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     yes_no = {True: "yes", False: "no"}
     for family_id in sorted(FAMILIES):
@@ -927,6 +1022,7 @@ def format_family_table() -> str:
             yes_no[family.video],
             system,
             yes_no[family.multi_turn],
+            family.template_source,
             checkpoints,
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -946,8 +1042,17 @@ def main(argv: list[str] | None = None) -> None:
     view = parser.add_mutually_exclusive_group()
     view.add_argument("--families", action="store_true", help="What each family accepts, as a Markdown table.")
     view.add_argument("--unsupported", action="store_true", help="Families vlmtune cannot support, and why.")
+    view.add_argument(
+        "--coverage",
+        action="store_true",
+        help="Every image-text-to-text type of the installed transformers: trains (family, template) or why not.",
+    )
     args = parser.parse_args(argv)
-    if args.families:
+    if args.coverage:
+        from vlmtune.coverage import format_coverage  # it reads the registry, so it is imported after it
+
+        print(format_coverage())
+    elif args.families:
         print(format_family_table())
     elif args.unsupported:
         print(format_unsupported())

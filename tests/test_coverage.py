@@ -1,0 +1,59 @@
+"""Every image-text-to-text type of the installed transformers is accounted for (vlmtune/coverage.py)."""
+
+from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+from vlmtune import coverage
+from vlmtune.supported_models import FAMILIES, UNSUPPORTED, main
+
+
+def test_every_mapped_type_is_listed_once_and_nothing_else():
+    mapped = set(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
+    listed = set(coverage.TRAINS) | set(coverage.NOT_SUPPORTED)
+    assert not set(coverage.TRAINS) & set(coverage.NOT_SUPPORTED), "a type is both trained and not supported"
+    assert not mapped - listed, (
+        f"types of this transformers missing from vlmtune/coverage.py: {sorted(mapped - listed)}"
+    )
+    assert not listed - mapped, f"types that this transformers no longer maps: {sorted(listed - mapped)}"
+
+
+def test_every_family_is_a_trained_type_and_states_its_template_source():
+    trained = [family_id for families in coverage.TRAINS.values() for family_id in families]
+    assert sorted(trained) == sorted(FAMILIES), "each family belongs to exactly one model type in coverage.TRAINS"
+    for family_id, family in FAMILIES.items():
+        assert family.template_source, f"{family_id}: say where its released template was read (template_source)"
+
+
+def test_reasons_name_a_category_and_registry_records_exist():
+    categories = {value for name, value in vars(coverage).items() if name.isupper() and isinstance(value, str)}
+    for model_type, (category, detail) in coverage.NOT_SUPPORTED.items():
+        assert category in categories and detail, model_type
+        if detail.startswith(coverage.REGISTERED):
+            assert detail.removeprefix(coverage.REGISTERED) in UNSUPPORTED, model_type
+        assert coverage.reason(model_type).startswith(category + ": ")
+
+
+def test_coverage_lists_every_type_with_counts(capsys):
+    main(["--coverage"])
+    out = capsys.readouterr().out
+    rows = {line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")}
+    assert set(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES) <= rows
+    total = len(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
+    assert f"{total} types: {len(coverage.TRAINS)} train, {total - len(coverage.TRAINS)} not supported" in out
+    assert "trains: qwen2-vl" in out and "not a chat VLM: maps to Mistral4ForCausalLM" in out
+
+
+def test_the_probe_finds_what_the_table_says():
+    """scripts/coverage_probe.py, run on three types, reports the facts their rows rest on."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "coverage_probe.py"
+    spec = importlib.util.spec_from_file_location("coverage_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    mistral4 = probe.probe("mistral4")  # "maps to a text-only causal LM, no vision part, no processor"
+    assert mistral4["built"] == "default" and mistral4["processor"] is None and not mistral4["vision"]
+    assert probe.probe("pi0")["generates"] is False  # a robot policy: no generate()
+    qwen4 = probe.probe("qwen4_exp")  # trains: the convention's layout, and the processor ships no template
+    assert (qwen4["language"], qwen4["vision"]) == (["language_model"], ["visual"])
+    assert qwen4["processor"] == "Qwen3VLProcessor" and not qwen4["default_chat_template"]

@@ -1,0 +1,261 @@
+"""Every image-text-to-text model type of the installed transformers, and what vlmtune does with it.
+
+    python -m vlmtune.supported_models --coverage        # each type: trains (family, template source) or why not
+    OMP_NUM_THREADS=1 python scripts/coverage_probe.py   # the findings the reasons below come from
+
+A type of `transformers.models.auto.modeling_auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES` is either in `TRAINS`
+(the families that train its checkpoints; each family record says where its template comes from) or in
+`NOT_SUPPORTED` (a category and what was found by trying it: its config and model class built on the meta device,
+its processor class, a search for its released chat template). tests/test_coverage.py fails when the installed
+transformers maps a type that neither lists, or when a listed type is no longer mapped, so a new transformers pin
+shows its new types at once. Types that the registry refuses by name (`register_unsupported`) take their reason
+from that record, so the reason is written once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from vlmtune.supported_models import FAMILIES, UNSUPPORTED
+
+# model type -> the families whose checkpoints are of that type
+TRAINS: dict[str, tuple[str, ...]] = {
+    "aria": ("aria",),
+    "gemma3": ("gemma3",),
+    "gemma3n": ("gemma3n",),
+    "gemma4": ("gemma4",),
+    "glm4v": ("glm4v",),
+    "idefics2": ("idefics2",),
+    "idefics3": ("idefics3", "idefics3-composed"),
+    "internvl": ("internvl",),
+    "lfm2_vl": ("lfm2-vl",),
+    "llama4": ("llama4",),
+    "llava": ("llava-1.5", "llava-interleave", "pixtral", "llava-composed"),
+    "llava_next": ("llava-next", "llava-next-vicuna", "llava-next-34b"),
+    "llava_next_video": ("llava-next-video",),
+    "llava_onevision": ("llava-onevision",),
+    "mistral3": ("mistral3",),
+    "mllama": ("llama-3.2-vision",),
+    "ovis2": ("ovis2",),
+    "paligemma": ("paligemma",),
+    "perception_lm": ("perception-lm",),
+    "qwen2_5_vl": ("qwen2.5-vl",),
+    "qwen2_vl": ("qwen2-vl",),
+    "qwen3_5": ("qwen3.5",),
+    "qwen3_5_moe": ("qwen3.5-moe",),
+    "qwen3_vl": ("qwen3-vl",),
+    "qwen3_vl_moe": ("qwen3-vl-moe",),
+    "qwen4_exp": ("qwen4-exp",),
+    "smolvlm": ("smolvlm",),
+    "video_llama_3": ("video-llama3",),
+}
+
+# Categories of "not supported"; `--coverage` counts the types per category.
+TEMPLATE_UNCONFIRMED = "released template not confirmed"
+REMOTE_CODE = "remote code only"
+NO_CHAT_FORMAT = "no chat format"
+NOT_CHAT_VLM = "not a chat VLM"
+ENCODER_DECODER = "encoder-decoder"
+NO_PROCESSOR = "no processor in transformers"
+NO_TEMPLATE = "no released chat template found"
+NO_FAMILY_YET = "no family yet"
+
+# Where the released templates of the 2026 types were looked for: the search tool's code, issues and pages corpora
+# (copies of the hub repository's chat_template.jinja / tokenizer_config.json, vLLM example prompts), by name.
+SEARCHED = "searched 2026-12-07: public code, issues and pages for copies of its hub chat template and vLLM prompts"
+
+REGISTERED = "register_unsupported:"
+
+
+def registered(name: str) -> str:
+    """Point at the registry's `register_unsupported(name, ...)` record: its reason is the one printed."""
+    return REGISTERED + name
+
+
+# model type -> (category, what was found by trying it)
+NOT_SUPPORTED: dict[str, tuple[str, str]] = {
+    "aya_vision": (TEMPLATE_UNCONFIRMED, registered("aya-vision")),
+    "blip": (NO_CHAT_FORMAT, "VQA/captioning (Salesforce/blip-vqa-base): vision_model + text_decoder, no turns"),
+    "blip-2": (NO_CHAT_FORMAT, registered("blip-2")),
+    "chameleon": (
+        NO_FAMILY_YET,
+        "early-fusion VQ image tokens; the default config does not build (AttributeError on None)",
+    ),
+    "cohere2_vision": (TEMPLATE_UNCONFIRMED, registered("cohere2-vision")),
+    "cohere_compass": (NO_FAMILY_YET, "the default config does not build (KeyError 'full_attention')"),
+    "cosmos3_edge": (
+        NO_TEMPLATE,
+        "nvidia/Cosmos3-Edge (visual + projector + language_model; action-policy checkpoints in public code); "
+        "Cosmos3EdgeProcessor ships no template; " + SEARCHED,
+    ),
+    "cosmos3_omni": (NO_PROCESSOR, "no processor class is mapped to the type (nvidia/Cosmos3-Nano)"),
+    "deepseek_ocr2": (NO_CHAT_FORMAT, "document OCR with task prompts (deepseek-community/DeepSeek-OCR-2)"),
+    "deepseek_vl": (
+        NO_FAMILY_YET,
+        "vision_model + aligner + language_model (deepseek-vl-1.3b-chat); template not looked up",
+    ),
+    "deepseek_vl_hybrid": (
+        NO_FAMILY_YET,
+        "two vision towers (high-res SAM + SigLIP) + aligner; template not looked up",
+    ),
+    "diffusion_gemma": (
+        NOT_CHAT_VLM,
+        "a block-diffusion model (DiffusionGemmaForBlockDiffusion): denoises blocks; next-token labels do not apply",
+    ),
+    "dots3_note": (
+        NO_FAMILY_YET,
+        "language_model + vision_tower + audio_tower (dots3-note-prev); template not looked up",
+    ),
+    "emu3": (
+        NO_FAMILY_YET,
+        "VQ image tokenizer (Emu3-Chat-hf); the default config does not build (AttributeError on None)",
+    ),
+    "ernie4_5_vl_moe": (
+        NO_TEMPLATE,
+        "baidu/ERNIE-4.5-VL-28B-A3B-PT (vision_tower + resampler_model + MoE language_model); the processor ships no "
+        "template; the one outside copy found (DEFAULT_CHAT_TEMPLATE, transformers' convert_ernie4_5_vl_moe_to_hf.py) "
+        "holds a newline plus 12 spaces inside its string literals and '<|end_of_sentence |>' (with a space), so "
+        "what the released checkpoint renders is not settled; " + SEARCHED,
+    ),
+    "evolla": (NOT_CHAT_VLM, "a protein-text model: protein encoder + protein tokenizer, no image input"),
+    "exaone4_5": (
+        NO_TEMPLATE,
+        "LGAI-EXAONE/EXAONE-4.5-33B (visual + language_model); Exaone4_5_Processor ships no template; " + SEARCHED,
+    ),
+    "fast_vlm": (NO_PROCESSOR, "no processor class is mapped to the type (KamilaMila/FastVLM-7B)"),
+    "florence2": (NO_CHAT_FORMAT, "task prompts (<OCR>, <CAPTION>, <OD>), not conversations (Florence-2-base)"),
+    "fuyu": (NO_CHAT_FORMAT, "adept/fuyu-8b is a base model prompted with plain text; patches go straight to the LM"),
+    "gemma4_unified": (NO_FAMILY_YET, "Gemma 4 with audio and image towers inside the language model; not tried yet"),
+    "git": (NO_CHAT_FORMAT, registered("git")),
+    "glm46v": (TEMPLATE_UNCONFIRMED, registered("glm4.6v")),
+    "glm4v_moe": (TEMPLATE_UNCONFIRMED, registered("glm4v-moe")),
+    "glm5_next": (
+        NO_TEMPLATE,
+        "zai-org/GLM-5.3-Flash (visual + language_model); public code pins its chat_template.jinja by SHA-256 "
+        "(0c4099f3..., 10,950 bytes) but no copy of that text was found; the one copy read (GitHub "
+        "0xSero/glm-5.3-flash-spark-mosaic, 8,757 characters) is another revision: it always opens with a "
+        "'Reasoning Effort: Max' system block and has no non-thinking generation prompt; " + SEARCHED,
+    ),
+    "glm_ocr": (NO_CHAT_FORMAT, "document OCR (zai-org/GLM-OCR); no processor class is mapped to the type either"),
+    "glmga": (NO_PROCESSOR, "maps to Glm46VForConditionalGeneration; no processor class is mapped to the type"),
+    "got_ocr2": (NO_CHAT_FORMAT, "OCR with format/box arguments to GotOcr2Processor, not conversations"),
+    "granite4_vision": (
+        NO_TEMPLATE,
+        "the default config does not build (TypeError: len() of None); the docstring names no released "
+        "checkpoint; Granite4VisionProcessor ships no template; " + SEARCHED,
+    ),
+    "granite_docling": (NO_CHAT_FORMAT, "document conversion to DocTags (ibm-granite/granite-for-docling-500m)"),
+    "hunyuan_vl": (
+        NO_TEMPLATE,
+        "the only checkpoint transformers names is tencent/HunyuanOCR (an OCR model); the default config does not "
+        "build (TypeError: None ** float); HunYuanVLProcessor ships no template; " + SEARCHED,
+    ),
+    "hyperclovax_vision_v2": (NO_FAMILY_YET, "vision_model + projector + language_model; template not looked up"),
+    "idefics": (NO_FAMILY_YET, "Flamingo-style gated cross-attention layers inside the LM (idefics-9b)"),
+    "inkling2": (NO_FAMILY_YET, "language_model + vision_tower (Inkling-2-Small-MXFP8); template not looked up"),
+    "inkling_mm_model": (NO_FAMILY_YET, "language_model + audio_tower + vision_tower; template not looked up"),
+    "instructblip": (NO_CHAT_FORMAT, registered("instructblip")),
+    "instructblipvideo": (NO_CHAT_FORMAT, "InstructBLIP on video frames: a Q-Former prompt, not conversations"),
+    "janus": (
+        NO_FAMILY_YET,
+        "vision_model + aligner + language_model plus image-generation modules (Janus-Pro-1B); the template is "
+        "CHAT_TEMPLATE of transformers' convert_janus_weights_to_hf.py, and JanusProcessor writes a default system "
+        "prompt itself (use_default_system_prompt), which a family must reproduce",
+    ),
+    "kimi_k25": (REMOTE_CODE, registered("kimi-k2.5")),
+    "kosmos-2": (NO_CHAT_FORMAT, registered("kosmos-2")),
+    "kosmos-2.5": (NO_CHAT_FORMAT, "document OCR/markdown with task prompts; no processor class is mapped either"),
+    "lfm3_vl": (
+        NO_TEMPLATE,
+        "LiquidAI/LFM3-VL-2B (vision_tower + multi_modal_projector + language_model); Lfm3VlProcessor ships no "
+        "template; public mentions call the model unreleased; " + SEARCHED,
+    ),
+    "lighton_ocr": (NO_CHAT_FORMAT, "document OCR (lightonai/LightOnOCR-1B-1025)"),
+    "minicpm_ocr": (NO_CHAT_FORMAT, "document OCR (openbmb/MiniCPM-OCR-1.0)"),
+    "minicpmv4_6": (TEMPLATE_UNCONFIRMED, registered("minicpm-v4.6")),
+    "minicpmv4_7": (
+        NO_TEMPLATE,
+        "openbmb/MiniCPM-V-4.7 (vision_tower + merger + language_model); MiniCPMV4_7Processor ships no template; "
+        "the 35B-A3B upload is described as having no model card; " + SEARCHED,
+    ),
+    "minimax_m3_vl": (NO_FAMILY_YET, "LLaVA layout (MiniMaxAI/MiniMax-M3); template not looked up"),
+    "mistral4": (NOT_CHAT_VLM, "maps to Mistral4ForCausalLM: a text-only causal LM, no vision part, no processor"),
+    "mistral_large4": (
+        NO_TEMPLATE,
+        "mistralai/Mistral-Large-4-1T-A52B (LLaVA layout, PixtralProcessor without a template); mistral-common's "
+        "integrations/chat_templates has one template per tokenizer version without the per-model default system "
+        "prompt, and neither the checkpoint's tekken version nor its system prompt was found; " + SEARCHED,
+    ),
+    "molmo2": (TEMPLATE_UNCONFIRMED, registered("molmo2")),
+    "muse_glimmer": (NO_FAMILY_YET, "vision_tower + vision_adapter + vision_projection + LM; template not looked up"),
+    "muse_spark": (NO_FAMILY_YET, "as muse_glimmer plus an audio tower (816B-A42B); template not looked up"),
+    "nemotron_h_omni": (NO_FAMILY_YET, "vision_model + projector + hybrid Mamba LM + audio; template not looked up"),
+    "paddleocr_vl": (NO_CHAT_FORMAT, "document OCR/parsing with task prompts (PaddlePaddle/PaddleOCR-VL)"),
+    "pi0": (
+        NOT_CHAT_VLM,
+        "a robot policy (lerobot/pi0_base): a VLM plus an action expert; predicts actions, no generate",
+    ),
+    "pix2struct": (NO_CHAT_FORMAT, registered("pix2struct")),
+    "pp_chart2table": (NO_CHAT_FORMAT, "chart-to-table conversion (PaddlePaddle/PP-Chart2Table)"),
+    "pp_formulanet": (ENCODER_DECODER, "formula recognition (PP-FormulaNet): encoder + decoder, no turns"),
+    "qianfan_ocr": (NO_CHAT_FORMAT, "document OCR (baidu/Qianfan-OCR)"),
+    "qwen2_5_omni_thinker": (
+        NO_PROCESSOR,
+        "the thinker of Qwen2.5-Omni: no processor class is mapped to the thinker type (the checkpoint's is the "
+        "Omni processor, with audio); image/video training through it is not written yet",
+    ),
+    "qwen3_omni_moe_thinker": (
+        NO_PROCESSOR,
+        "the thinker of Qwen3-Omni: no processor class is mapped to the thinker type (the checkpoint's is the "
+        "Omni processor, with audio); image/video training through it is not written yet",
+    ),
+    "shieldgemma2": (
+        NOT_CHAT_VLM,
+        "an image safety classifier (google/shieldgemma-2-4b-it): fixed policy prompts, scored by yes/no logits",
+    ),
+    "step3p7": (
+        NO_TEMPLATE,
+        "stepfun-ai/Step-3.7-Flash (vision_model + multi_modal_projector + language_model); Step3p7Processor ships "
+        "no template; " + SEARCHED,
+    ),
+    "t5gemma2": (ENCODER_DECODER, "encoder + decoder (google/t5gemma-2-270m-270m): the core builds decoder-only rows"),
+    "udop": (ENCODER_DECODER, "document understanding encoder-decoder (microsoft/udop-large), no turns"),
+    "unlimited_ocr": (NO_CHAT_FORMAT, "document OCR (baidu/Unlimited-OCR)"),
+    "video_llava": (NO_FAMILY_YET, "separate image and video towers (Video-LLaVA-7B-hf); template not looked up"),
+    "vipllava": (
+        NO_FAMILY_YET,
+        "LLaVA layout with visual prompts (vip-llava-7b-hf); only the one-turn generation prompt is quoted "
+        "('###Human: <image>\\n...###Assistant:', transformers tests/models/vipllava), not how a reply ends",
+    ),
+    "vision-encoder-decoder": (ENCODER_DECODER, "a generic encoder + decoder pairing; no processor class is mapped"),
+}
+# The rest of the 2026 generation (issue 19) waits on templates: a tiny model against an invented format proves
+# nothing (docs/architecture.md), so these stay NO_TEMPLATE until an outside copy of the released template exists.
+
+
+def reason(model_type: str) -> str:
+    """Why `model_type` is not supported, in one line."""
+    category, detail = NOT_SUPPORTED[model_type]
+    if detail.startswith(REGISTERED):
+        detail = UNSUPPORTED[detail.removeprefix(REGISTERED)].reason
+    return f"{category}: {detail}"
+
+
+def coverage_rows() -> list[tuple[str, str, str]]:
+    """(model type, status, detail) for every listed type, trained ones first."""
+    rows = []
+    for model_type in sorted(TRAINS):
+        for family_id in TRAINS[model_type]:
+            rows.append((model_type, f"trains: {family_id}", FAMILIES[family_id].template_source))
+    rows += [(model_type, "not supported", reason(model_type)) for model_type in sorted(NOT_SUPPORTED)]
+    return rows
+
+
+def format_coverage() -> str:
+    """The table of every type with its status, then the counts (trains / not supported, by category)."""
+    lines = [f"{t:<24} {status:<28} {detail}" for t, status, detail in coverage_rows()]
+    categories = Counter(category for category, _ in NOT_SUPPORTED.values())
+    lines.append("")
+    lines.append(f"{len(TRAINS) + len(NOT_SUPPORTED)} types: {len(TRAINS)} train, {len(NOT_SUPPORTED)} not supported")
+    lines += [f"  {count:>3}  {category}" for category, count in categories.most_common()]
+    return "\n".join(lines)
