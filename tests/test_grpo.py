@@ -138,6 +138,8 @@ def test_a_reward_that_raises_stops_the_run_with_one_line(tmp_path, capsys):
         (["--num_generations", "1"], "--num_generations must be at least 2"),
         (["--reward_weights", "1", "2"], "--reward_weights has 2 value(s) for 3 reward(s)"),
         (["--use_vllm", "true", "--vllm_max_model_len", "6"], "--vllm_max_model_len must exceed"),
+        (["--advantage_estimator", "ppo"], "--advantage_estimator must be one of grpo, rloo, reinforce_plus_plus"),
+        (["--loss_type", "sapo", "--sapo_temperature_neg", "0"], "--sapo_temperature_pos and --sapo_temperature_neg"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, flag, message):
@@ -218,3 +220,13 @@ def test_repeated_windows_hand_in_each_window_num_iterations_times():
     order = list(RepeatedWindows(size=7, window=3, repeats=2, seed=0))
     assert len(order) == 12 and order[:3] == order[3:6] and order[6:9] == order[9:12]
     assert len(set(order)) == 6  # two windows of three distinct prompts; the seventh (partial window) dropped
+
+
+def test_advantage_estimator_sets_its_default_scaling():
+    """reinforce_plus_plus divides by the batch std unless told otherwise; the others keep TRL's group default."""
+    base = ["--model_id", "tiny-qwen2-vl", "--data_path", "d.jsonl", "--output_dir", "o"]
+    assert parse_grpo_args(base)[3].scale_rewards == "group"
+    assert parse_grpo_args([*base, "--advantage_estimator", "rloo"])[3].scale_rewards == "group"
+    assert parse_grpo_args([*base, "--advantage_estimator", "reinforce_plus_plus"])[3].scale_rewards == "batch"
+    argv = [*base, "--advantage_estimator", "reinforce_plus_plus", "--scale_rewards", "none"]
+    assert parse_grpo_args(argv)[3].scale_rewards == "none"

@@ -43,6 +43,7 @@ class GRPOTrainer(VLMTrainer):
         sampling: SamplingSettings,
         loss_settings: LossSettings,
         scale_rewards: str = "group",
+        advantage_estimator: str = "grpo",
         num_iterations: int = 1,
         mask_truncated_completions: bool = False,
         log_completions_steps: int = 10,
@@ -57,6 +58,7 @@ class GRPOTrainer(VLMTrainer):
         self.sampling = sampling
         self.loss_settings = loss_settings
         self.scale_rewards = scale_rewards
+        self.advantage_estimator = advantage_estimator
         self.num_iterations = num_iterations
         self.mask_truncated_completions = mask_truncated_completions
         self.log_completions_steps = log_completions_steps
@@ -65,7 +67,6 @@ class GRPOTrainer(VLMTrainer):
         self.pushed_step: int | None = None  # the optimizer step whose weights the engine holds
         self.model_accepts_loss_kwargs = False  # the Trainer divides each micro-batch's loss by the accumulation
         self.buffered: list[dict[str, Any]] = []  # the last optimizer step's rollouts, for num_iterations > 1
-        self.windows = 0
         self.metrics: dict[str, list[float]] = defaultdict(list)
 
     def _get_train_sampler(self, train_dataset=None):
@@ -87,17 +88,44 @@ class GRPOTrainer(VLMTrainer):
         (`RepeatedWindows`): the first time they are rolled out, the other times the same rollouts train again.
         """
         prompts, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
-        if self.windows % self.num_iterations == 0 or len(self.buffered) != len(prompts):
-            self.buffered = [self.make_batch(batch) for batch in prompts]
-        self.windows += 1
+        if self.state.global_step % self.num_iterations == 0 or len(self.buffered) != len(prompts):
+            self.buffered = self.make_batches(prompts)
         tokens = sum(batch["completion_mask"].sum() for batch in self.buffered)
         tokens = torch.as_tensor(tokens, device=device).reshape(1)
         return self.buffered, self.accelerator.gather(tokens).sum() / self.accelerator.num_processes
 
-    def make_batch(self, prompts: list[Sample]) -> dict[str, Any]:
-        rollouts = self.generate(prompts)
-        rewards, per_reward = self.score(rollouts)
-        advantages, tied = group_advantages(rewards, self.sampling.num_generations, self.scale_rewards)
+    def make_batches(self, micro_batches: list[list[Sample]]) -> list[dict[str, Any]]:
+        """Roll out and score every micro-batch of this process, then compute the advantages over the whole
+        generation batch of all processes (a group never leaves its process; `batch` scaling and the logged
+        means see every process's rewards, as TRL's gather)."""
+        scored = []
+        for index, prompts in enumerate(micro_batches):
+            position = index * self.accelerator.num_processes + self.accelerator.process_index
+            rollouts = self.generate(prompts, self.sampling_seed(position))
+            rewards, per_reward = self.score(rollouts)
+            scored.append((rollouts, rewards, per_reward))
+        local = torch.cat([rollout_table(*item) for item in scored]).to(self.args.device)
+        table = self.accelerator.gather(local).cpu()  # [completions of all processes, rewards + 3]
+        advantages, tied = group_advantages(
+            table[:, -3], self.sampling.num_generations, self.scale_rewards, self.advantage_estimator
+        )
+        self.record_rollout_metrics(table, tied)
+        start = self.accelerator.process_index * len(local)
+        batches = []
+        for rollouts, rewards, per_reward in scored:
+            count = len(rewards)
+            batches.append(self.make_batch(rollouts, rewards, per_reward, advantages[start : start + count]))
+            start += count
+        return batches
+
+    def sampling_seed(self, position: int, round_: int = 0) -> int:
+        """The seed of one micro-batch's sampling: a function of the run's seed, the step and the micro-batch's
+        place in the step's generation batch (micro-batch index x processes + rank), so each process samples
+        differently, a resumed run samples as the uninterrupted one, and one process with N accumulation steps
+        samples what N processes with one step each sample."""
+        return ((self.args.seed * 1_000_003 + self.state.global_step) * 65_537 + position) * 17 + round_
+
+    def make_batch(self, rollouts: Rollouts, rewards, per_reward, advantages: torch.Tensor) -> dict[str, Any]:
         mask = rollouts.completion_mask
         if self.mask_truncated_completions:
             mask = mask * (~rollouts.truncated).unsqueeze(1).to(mask.dtype)
@@ -113,15 +141,18 @@ class GRPOTrainer(VLMTrainer):
                 )[0]
             if self.loss_settings.beta != 0.0:
                 batch["ref_logps"] = self.reference_logps(batch_model_inputs(batch), length)
-        self.record_rollout_metrics(rollouts, rewards, per_reward, tied)
         self.log_completions(rollouts, per_reward, rewards, advantages)
         return batch
 
-    def generate(self, prompts: list[Sample]) -> Rollouts:
-        """The rollouts of the current policy: by `model.generate`, or by the vLLM engine once it holds the
-        weights of this optimizer step (pushed before the first rollouts too: the run may start from an adapter)."""
+    def generate(self, prompts: list[Sample], seed: int) -> Rollouts:
+        """The rollouts of the current policy: by `model.generate` (its own RNG stream seeded with `seed`, the
+        run's RNG untouched), or by the vLLM engine once it holds the weights of this optimizer step (pushed
+        before the first rollouts too: the run may start from an adapter)."""
         if self.llm is None:
-            return generate_completions(self.model, self.collator, prompts, self.sampling)
+            devices = [self.args.device] if self.args.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                return generate_completions(self.model, self.collator, prompts, self.sampling)
         from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, push_weights
 
         if self.pushed_step != self.state.global_step:
@@ -169,7 +200,7 @@ class GRPOTrainer(VLMTrainer):
             ref_logps=inputs.get("ref_logps"),
             num_items_in_batch=num_items_in_batch,
         )
-        if self.loss_settings.loss_type == "dapo" and self.model.training:
+        if self.loss_settings.loss_type in ("dapo", "cispo") and self.model.training:
             # Normalised over the whole step's tokens already: undo the Trainer's division by the accumulation
             # steps (TRL turns that division off for DAPO).
             loss = loss * self.current_gradient_accumulation_steps
@@ -184,25 +215,31 @@ class GRPOTrainer(VLMTrainer):
 
     # --- logging ----------------------------------------------------------------------------------------------
 
-    def record_rollout_metrics(self, rollouts: Rollouts, rewards, per_reward, tied) -> None:
-        for name, values in per_reward.items():
-            scored = torch.tensor([v for v in values if v is not None])
+    def record_rollout_metrics(self, table: torch.Tensor, tied: torch.Tensor) -> None:
+        """Rollout metrics of the whole generation batch (`table`: every process's `rollout_table` rows)."""
+        for column, name in enumerate(self.rewards):
+            scored = table[:, column][~torch.isnan(table[:, column])]
             if len(scored):
                 self.metrics[f"rewards/{name}/mean"].append(scored.mean().item())
                 self.metrics[f"rewards/{name}/std"].append(scored.std().item() if len(scored) > 1 else 0.0)
+        rewards, lengths, truncated = table[:, -3], table[:, -2], table[:, -1]
         self.metrics["reward"].append(torch.nanmean(rewards).item())
         self.metrics["reward_std"].append(torch.nan_to_num(rewards).std().item())
-        lengths = rollouts.completion_mask.sum(1).float()
         self.metrics["completions/mean_length"].append(lengths.mean().item())
         self.metrics["completions/max_length"].append(lengths.max().item())
-        self.metrics["completions/clipped_ratio"].append(rollouts.truncated.float().mean().item())
+        self.metrics["completions/clipped_ratio"].append(truncated.mean().item())
         groups = tied.view(-1, self.sampling.num_generations)[:, 0]
         self.metrics["frac_reward_zero_std"].append(groups.float().mean().item())  # tied groups: no signal
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """The Trainer's log (progress bar, report_to) with the rollout and loss metrics averaged since the last."""
+        """The Trainer's log (progress bar, report_to) with the rollout and loss metrics averaged since the last
+        log and over the processes (every process logs: the Trainer gathers the loss the same way)."""
         if "loss" in logs:
-            logs = {**logs, **{name: sum(values) / len(values) for name, values in self.metrics.items() if values}}
+            names = sorted(name for name, values in self.metrics.items() if values)
+            means = torch.tensor([sum(self.metrics[n]) / len(self.metrics[n]) for n in names], device=self.args.device)
+            if self.accelerator.num_processes > 1 and names:
+                means = self.accelerator.reduce(means, reduction="mean")
+            logs = {**logs, **dict(zip(names, means.tolist(), strict=True))}
             self.metrics.clear()
         super().log(logs, start_time)
 
@@ -242,6 +279,14 @@ class RepeatedWindows(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return (self.size // self.window) * self.window * self.repeats
+
+
+def rollout_table(rollouts: Rollouts, rewards: torch.Tensor, per_reward: dict[str, list]) -> torch.Tensor:
+    """[completions, rewards + 3] float rows to gather across processes: each reward's score (NaN: None), the
+    weighted total, the completion's length and whether it was cut."""
+    scores = [[float("nan") if v is None else v for v in values] for values in per_reward.values()]
+    columns = [*scores, rewards.tolist(), rollouts.completion_mask.sum(1).tolist(), rollouts.truncated.tolist()]
+    return torch.tensor(columns, dtype=torch.float32).T
 
 
 def prompt_text(sample: Sample) -> str:
