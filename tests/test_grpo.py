@@ -230,3 +230,50 @@ def test_advantage_estimator_sets_its_default_scaling():
     assert parse_grpo_args([*base, "--advantage_estimator", "reinforce_plus_plus"])[3].scale_rewards == "batch"
     argv = [*base, "--advantage_estimator", "reinforce_plus_plus", "--scale_rewards", "none"]
     assert parse_grpo_args(argv)[3].scale_rewards == "none"
+
+
+TIED_PLUGIN = """
+def half_tied(prompts, completions, completion_ids, kind, **kwargs):
+    # The same reward for every completion of a 'tied' prompt; for the others one that varies with the tokens.
+    return [0.5 if k == "tied" else sum(i % 2 == 0 for i in ids) / len(ids) for k, ids in zip(kind, completion_ids)]
+"""
+
+
+def tied_data(tmp_path, kinds: list[str]) -> str:
+    rows = [json.loads(line) for line in open(clevr_count_data(tmp_path, rows=len(kinds)))]
+    path = tmp_path / "tied.jsonl"
+    path.write_text("".join(json.dumps({**row, "kind": kind}) + "\n" for row, kind in zip(rows, kinds, strict=True)))
+    return str(path)
+
+
+def tied_run(tmp_path, kinds: list[str], *extra: str) -> tuple[list[dict], list[dict]]:
+    """(logged steps, completions.jsonl rows) of a 3-step run on prompts of the given kinds."""
+    (tmp_path / "tied_rewards.py").write_text(TIED_PLUGIN)
+    argv = grpo_argv(tmp_path, "--data_path", tied_data(tmp_path, kinds), "--reward_funcs", "half_tied")
+    argv += ["--reward_plugin", str(tmp_path / "tied_rewards.py"), "--max_steps", "3", *extra]
+    trainer = grpo(*parse_grpo_args(argv))
+    path = tmp_path / "out" / "completions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.unlink()
+    return trainer.state.log_history[:-1], rows
+
+
+def test_resample_tied_groups_replaces_them_with_fresh_prompts(tmp_path):
+    kinds = ["tied", "varied", "tied", "varied", "tied", "tied"]
+    plain, _ = tied_run(tmp_path, kinds)
+    assert sum(entry["frac_reward_zero_std"] for entry in plain) > 0  # without: steps with tied groups
+    resampled, rows = tied_run(tmp_path, kinds, "--resample_tied_groups", "true", "--max_resample_times", "8")
+    assert all(entry["frac_reward_zero_std"] == 0 for entry in resampled)
+    assert sum(entry["tied_groups_resampled"] for entry in resampled) > 0
+    lines = {int(row["source"].rsplit(" ", 1)[1]) for row in rows}
+    assert all(kinds[line - 1] == "varied" for line in lines)  # only the varied prompts were trained on
+    assert len(rows) == 3 * 2 * 4  # still 2 prompts x 4 completions per step
+
+
+def test_resampling_stops_after_max_resample_times(tmp_path):
+    history, rows = tied_run(tmp_path, ["tied"] * 4, "--resample_tied_groups", "true", "--max_resample_times", "2")
+    assert [entry["tied_groups_resampled"] for entry in history] == [4, 4, 4]  # 2 groups x 2 rounds, then given up
+    assert all(entry["frac_reward_zero_std"] == 1 for entry in history)
+    assert all(row["advantage"] == 0 for row in rows)
+    # The merged rollouts (prompts encoded again, completions padded again) line up in the training forward.
+    assert history[0]["sampling/logp_abs_diff"] < 1e-4

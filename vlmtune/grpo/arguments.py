@@ -99,6 +99,17 @@ class GRPOArguments:
         default=False,
         metadata={"help": "Leave completions cut at max_completion_length out of the loss (DAPO's overlong filter)."},
     )
+    resample_tied_groups: bool = field(
+        default=False,
+        metadata={
+            "help": "DAPO's dynamic sampling: replace each group whose rewards are all equal (zero advantage, no "
+            "signal) by the rollouts of a prompt drawn afresh from the training data, up to --max_resample_times "
+            "rounds per micro-batch (groups still tied after that train with advantage 0)."
+        },
+    )
+    max_resample_times: int = field(
+        default=3, metadata={"help": "With --resample_tied_groups: the most rounds of resampling (ms-swift's name)."}
+    )
     reward_funcs: list[str] = field(
         default_factory=lambda: ["format", "accuracy"],
         metadata={
@@ -186,6 +197,8 @@ class GRPOArguments:
                 raise ArgumentError(f"--{name} needs two values: the opening and the closing tag")
         if self.vllm_max_model_len <= self.max_completion_length:
             raise ArgumentError("--vllm_max_model_len must exceed --max_completion_length (it holds the prompt too)")
+        if self.max_resample_times < 1:
+            raise ArgumentError("--max_resample_times must be at least 1")
         if self.overlong_buffer < 0 or self.log_completions_steps < 1:
             raise ArgumentError("--overlong_buffer must not be negative and --log_completions_steps must be positive")
 

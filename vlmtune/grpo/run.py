@@ -10,6 +10,7 @@ from transformers import TrainerCallback
 
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
 from vlmtune.collators.base import VLMCollator
+from vlmtune.core.distributed import shards_parameters
 from vlmtune.core.modeling import checkpoint_path
 from vlmtune.datasets import Sample
 from vlmtune.errors import ArgumentError
@@ -83,6 +84,10 @@ def check_grpo_run(
     prompts = read_prompts(data_args.data_path, entry.family, data_args, columns)
     if grpo_args.use_vllm:
         check_vllm(entry, model_args, training_args)
+    if grpo_args.resample_tied_groups and shards_parameters(training_args):
+        # Each process resamples its own groups, so processes generate a different number of times, and
+        # generation with sharded weights is a collective: they would wait on each other forever.
+        raise ArgumentError("--resample_tied_groups cannot be combined with DeepSpeed ZeRO-3 or FSDP yet")
     return entry, rewards, prompts
 
 
@@ -138,6 +143,8 @@ def grpo_trainer(
         advantage_estimator=grpo_args.advantage_estimator,
         num_iterations=grpo_args.num_iterations,
         mask_truncated_completions=grpo_args.mask_truncated_completions,
+        resample_tied_groups=grpo_args.resample_tied_groups,
+        max_resample_times=grpo_args.max_resample_times,
         log_completions_steps=grpo_args.log_completions_steps,
         reference=reference,
         llm=start_rollout_engine(entry, model_args, grpo_args) if grpo_args.use_vllm else None,

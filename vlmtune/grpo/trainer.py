@@ -26,6 +26,7 @@ from vlmtune.grpo.rollouts import (
     SamplingSettings,
     completion_logps,
     generate_completions,
+    replace_groups,
     training_inputs,
 )
 
@@ -46,6 +47,8 @@ class GRPOTrainer(VLMTrainer):
         advantage_estimator: str = "grpo",
         num_iterations: int = 1,
         mask_truncated_completions: bool = False,
+        resample_tied_groups: bool = False,
+        max_resample_times: int = 3,
         log_completions_steps: int = 10,
         reference: torch.nn.Module | None = None,
         llm: Any = None,
@@ -61,6 +64,9 @@ class GRPOTrainer(VLMTrainer):
         self.advantage_estimator = advantage_estimator
         self.num_iterations = num_iterations
         self.mask_truncated_completions = mask_truncated_completions
+        self.resample_tied_groups = resample_tied_groups
+        self.max_resample_times = max_resample_times
+        self.resampled = 0
         self.log_completions_steps = log_completions_steps
         self.reference = None if reference is None else reference.to(self.args.device)
         self.llm = llm  # a vLLM engine (--use_vllm) samples the rollouts; None: `model.generate`
@@ -103,7 +109,15 @@ class GRPOTrainer(VLMTrainer):
             position = index * self.accelerator.num_processes + self.accelerator.process_index
             rollouts = self.generate(prompts, self.sampling_seed(position))
             rewards, per_reward = self.score(rollouts)
+            for round_ in range(1, self.max_resample_times + 1 if self.resample_tied_groups else 1):
+                groups = tied_groups(rewards, self.sampling.num_generations)
+                if not groups:
+                    break
+                rollouts, rewards, per_reward = self.resample(rollouts, rewards, per_reward, groups, position, round_)
             scored.append((rollouts, rewards, per_reward))
+        if self.resample_tied_groups:  # groups replaced in this step by this process
+            self.metrics["tied_groups_resampled"].append(float(self.resampled))
+            self.resampled = 0
         local = torch.cat([rollout_table(*item) for item in scored]).to(self.args.device)
         table = self.accelerator.gather(local).cpu()  # [completions of all processes, rewards + 3]
         advantages, tied = group_advantages(
@@ -117,6 +131,28 @@ class GRPOTrainer(VLMTrainer):
             batches.append(self.make_batch(rollouts, rewards, per_reward, advantages[start : start + count]))
             start += count
         return batches
+
+    def resample(self, rollouts: Rollouts, rewards, per_reward, groups: list[int], position: int, round_: int):
+        """DAPO's dynamic sampling: the tied `groups` (all rewards equal, no signal) replaced by the rollouts of as
+        many prompts drawn afresh from the training data (the draw seeded like the sampling, so a resumed run
+        draws the same); the replacements may be tied again, and are then resampled in the next round."""
+        seed = self.sampling_seed(position, round_)
+        draw = torch.randint(len(self.train_dataset), (len(groups),), generator=torch.Generator().manual_seed(seed))
+        fresh = self.generate([self.train_dataset[int(i)] for i in draw], seed)
+        fresh_rewards, fresh_per_reward = self.score(fresh)
+        self.resampled += len(groups)
+        size = self.sampling.num_generations
+
+        def spliced(old: list, new: list) -> list:
+            merged = list(old)
+            for slot, group in enumerate(groups):
+                merged[group * size : (group + 1) * size] = new[slot * size : (slot + 1) * size]
+            return merged
+
+        rollouts = replace_groups(self.collator, rollouts, groups, fresh, self.sampling)
+        rewards = torch.tensor(spliced(rewards.tolist(), fresh_rewards.tolist()), dtype=rewards.dtype)
+        per_reward = {name: spliced(values, fresh_per_reward[name]) for name, values in per_reward.items()}
+        return rollouts, rewards, per_reward
 
     def sampling_seed(self, position: int, round_: int = 0) -> int:
         """The seed of one micro-batch's sampling: a function of the run's seed, the step and the micro-batch's
@@ -279,6 +315,14 @@ class RepeatedWindows(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return (self.size // self.window) * self.window * self.repeats
+
+
+def tied_groups(rewards: torch.Tensor, num_generations: int) -> list[int]:
+    """The groups whose scored completions all got the same reward, or fewer than two were scored: no signal."""
+    grouped = rewards.view(-1, num_generations)
+    high = torch.where(grouped.isnan(), -torch.inf, grouped).max(1).values
+    low = torch.where(grouped.isnan(), torch.inf, grouped).min(1).values
+    return torch.nonzero(~(high > low)).flatten().tolist()
 
 
 def rollout_table(rollouts: Rollouts, rewards: torch.Tensor, per_reward: dict[str, list]) -> torch.Tensor:
