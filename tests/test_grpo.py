@@ -277,3 +277,27 @@ def test_resampling_stops_after_max_resample_times(tmp_path):
     assert all(row["advantage"] == 0 for row in rows)
     # The merged rollouts (prompts encoded again, completions padded again) line up in the training forward.
     assert history[0]["sampling/logp_abs_diff"] < 1e-4
+
+
+def test_eval_data_is_scored_by_the_rewards_every_eval_steps(tmp_path):
+    """--eval_data_path: greedy replies to the held-out prompts, scored by the run's rewards, logged every
+    eval_steps and at the end (eval_results.json, the reward curve)."""
+    from vlmtune.core.inference import generate_replies
+
+    (tmp_path / "rewards.py").write_text(PLUGIN)
+    eval_path = clevr_count_data(tmp_path, rows=3, name="eval.jsonl")
+    argv = grpo_argv(tmp_path, "--eval_data_path", eval_path, "--eval_strategy", "steps", "--eval_steps", "1")
+    trainer = grpo(*parse_grpo_args([*argv, "--reward_funcs", "accuracy", "even_tokens"]))
+    evals = [entry for entry in trainer.state.log_history if "eval_reward" in entry]
+    assert [entry["step"] for entry in evals] == [1, 2, 2]  # every step, then the final evaluation
+    assert all("eval_rewards/accuracy/mean" in entry for entry in evals)
+    final = json.loads((tmp_path / "out" / "eval_results.json").read_text())
+    # The same numbers from the final model's greedy replies, scored here.
+    samples = trainer.eval_dataset.samples
+    replies = generate_replies(trainer.model, trainer.collator, samples, max_new_tokens=6)
+    ids = trainer.collator.tokenizer(replies, add_special_tokens=False)["input_ids"]
+    even = [sum(i % 2 == 0 for i in row) / len(row) for row in ids]
+    assert final["eval_rewards/even_tokens/mean"] == pytest.approx(sum(even) / len(even))
+    accuracy = accuracy_reward([""] * 3, replies, [s.extra["solution"] for s in samples])
+    assert final["eval_rewards/accuracy/mean"] == pytest.approx(sum(accuracy) / 3)
+    assert final["eval_reward"] == pytest.approx((sum(even) + sum(accuracy)) / 3, rel=1e-6)

@@ -48,6 +48,11 @@ def reward_functions(grpo_args: GRPOArguments) -> dict:
     return resolve_rewards(grpo_args.reward_funcs, grpo_args.reward_plugin, options)
 
 
+def reward_columns(grpo_args: GRPOArguments) -> tuple[str, ...]:
+    """The columns every prompt must have for the run's built-in rewards."""
+    return tuple(sorted({c for name in grpo_args.reward_funcs for c in REWARD_COLUMNS.get(name, ())}))
+
+
 def grpo(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -57,6 +62,9 @@ def grpo(
 ) -> GRPOTrainer:
     """Check the prompts and rewards, load the model, train with GRPO, save (same output layout as train)."""
     entry, rewards, prompts = check_grpo_run(model_args, data_args, training_args, grpo_args)
+    eval_prompts = None
+    if data_args.eval_data_path:  # held-out prompts, scored by the same rewards every eval_steps and at the end
+        eval_prompts = read_prompts(data_args.eval_data_path, entry.family, data_args, reward_columns(grpo_args))
     model, processor, collator = load_model_and_collator(entry, model_args, data_args)
     trainer = grpo_trainer(
         entry,
@@ -67,9 +75,12 @@ def grpo(
         rewards,
         (model_args, data_args, training_args, grpo_args),
         callbacks,
+        eval_prompts,
     )
     output_dir = Path(training_args.output_dir)
     trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
+    if eval_prompts:  # a final evaluation: logged, on the reward curve and in eval_results.json
+        trainer.save_metrics("eval", trainer.evaluate())
     save_outputs(trainer, processor, (model_args, data_args, training_args, grpo_args), output_dir)
     return trainer
 
@@ -80,8 +91,7 @@ def check_grpo_run(
     """(the registered model, the reward functions, the prompts): every check that needs no weights."""
     entry = check_run(model_args, training_args)
     rewards = reward_functions(grpo_args)  # bad names fail now
-    columns = tuple(sorted({c for name in grpo_args.reward_funcs for c in REWARD_COLUMNS.get(name, ())}))
-    prompts = read_prompts(data_args.data_path, entry.family, data_args, columns)
+    prompts = read_prompts(data_args.data_path, entry.family, data_args, reward_columns(grpo_args))
     if grpo_args.use_vllm:
         check_vllm(entry, model_args, training_args)
     if grpo_args.resample_tied_groups and shards_parameters(training_args):
@@ -100,6 +110,7 @@ def grpo_trainer(
     rewards: dict,
     args: tuple[ModelArguments, DataArguments, TrainingArguments, GRPOArguments],
     callbacks: list[TrainerCallback] | None = None,
+    eval_prompts: list[Sample] | None = None,
 ) -> GRPOTrainer:
     """The GRPOTrainer of a run around a loaded model, made trainable here (`grpo`; benchmarks/grpo_step.py
     passes a real-size random-init model)."""
@@ -114,6 +125,7 @@ def grpo_trainer(
         model=model,
         args=training_args,
         train_dataset=PromptDataset(prompts),
+        eval_dataset=PromptDataset(eval_prompts) if eval_prompts else None,
         data_collator=keep_samples,
         processing_class=processor,
         callbacks=callbacks,

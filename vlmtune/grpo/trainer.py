@@ -17,6 +17,8 @@ from typing import Any
 import torch
 
 from vlmtune.collators.base import VLMCollator
+from vlmtune.core.evaluation import gather_replies, rank_share
+from vlmtune.core.inference import generate_replies
 from vlmtune.core.trainer import VLMTrainer
 from vlmtune.datasets import USER, Sample
 from vlmtune.grpo.loss import LossSettings, group_advantages, policy_loss
@@ -218,6 +220,44 @@ class GRPOTrainer(VLMTrainer):
             return completion_logps(self.reference, inputs, length, self.sampling.temperature)[0]
         with self.model.disable_adapter():
             return completion_logps(self.model, inputs, length, self.sampling.temperature)[0]
+
+    # --- evaluation -------------------------------------------------------------------------------------------
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Held-out rewards: a greedy reply to every eval prompt (split over the processes, gathered; at most
+        max_completion_length tokens), scored by the run's reward functions: `eval_reward` (weighted, as in
+        training) and `eval_rewards/<name>/mean`, e.g. the accuracy of the replies. Logged and returned."""
+        dataset = self.eval_dataset if eval_dataset is None else eval_dataset
+        samples = dataset.samples
+        indices = rank_share(len(samples), self.args.process_index, self.args.world_size)
+        replies = generate_replies(
+            self.model,
+            self.collator,
+            [samples[i] for i in indices],
+            self.sampling.max_completion_length,
+            self.args.per_device_eval_batch_size,
+            self.sampling.num_frames,
+        )
+        by_index = gather_replies([(i, r) for i, r in zip(indices, replies, strict=True) if isinstance(r, str)])
+        order = sorted(by_index)
+        if not order:  # every eval sample was bad (each logged where it was met): nothing to score
+            return {}
+        prompts, texts = [samples[i] for i in order], [by_index[i] for i in order]
+        keys = sorted({key for sample in prompts for key in sample.extra})
+        columns: dict[str, list[Any]] = {key: [sample.extra.get(key) for sample in prompts] for key in keys}
+        columns["completion_ids"] = self.collator.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        per_reward = score(
+            self.rewards, [prompt_text(p) for p in prompts], texts, columns, [p.source for p in prompts]
+        )
+        table = torch.tensor([[torch.nan if v is None else v for v in values] for values in per_reward.values()]).T
+        total = (table * self.reward_weights).nansum(dim=1)
+        total[torch.isnan(table).all(dim=1)] = torch.nan
+        metrics = {f"{metric_key_prefix}_reward": torch.nanmean(total).item()}
+        for column, name in enumerate(per_reward):
+            metrics[f"{metric_key_prefix}_rewards/{name}/mean"] = torch.nanmean(table[:, column]).item()
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
 
     # --- the step ---------------------------------------------------------------------------------------------
 
