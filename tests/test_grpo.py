@@ -138,6 +138,7 @@ def test_a_reward_that_raises_stops_the_run_with_one_line(tmp_path, capsys):
         (["--num_generations", "1"], "--num_generations must be at least 2"),
         (["--reward_weights", "1", "2"], "--reward_weights has 2 value(s) for 3 reward(s)"),
         (["--use_vllm", "true", "--vllm_max_model_len", "6"], "--vllm_max_model_len must exceed"),
+        (["--eval_strategy", "steps"], "--eval_strategy steps needs --eval_data_path"),
         (["--advantage_estimator", "ppo"], "--advantage_estimator must be one of grpo, rloo, reinforce_plus_plus"),
         (["--loss_type", "sapo", "--sapo_temperature_neg", "0"], "--sapo_temperature_pos and --sapo_temperature_neg"),
     ],

@@ -94,6 +94,9 @@ def check_grpo_run(
     prompts = read_prompts(data_args.data_path, entry.family, data_args, reward_columns(grpo_args))
     if grpo_args.use_vllm:
         check_vllm(entry, model_args, training_args)
+    if training_args.eval_strategy != "no" and not data_args.eval_data_path:
+        strategy = getattr(training_args.eval_strategy, "value", training_args.eval_strategy)
+        raise ArgumentError(f"--eval_strategy {strategy} needs --eval_data_path (held-out prompts)")
     if grpo_args.resample_tied_groups and shards_parameters(training_args):
         # Each process resamples its own groups, so processes generate a different number of times, and
         # generation with sharded weights is a collective: they would wait on each other forever.
