@@ -302,3 +302,27 @@ def test_eval_data_is_scored_by_the_rewards_every_eval_steps(tmp_path):
     accuracy = accuracy_reward([""] * 3, replies, [s.extra["solution"] for s in samples])
     assert final["eval_rewards/accuracy/mean"] == pytest.approx(sum(accuracy) / 3)
     assert final["eval_reward"] == pytest.approx((sum(even) + sum(accuracy)) / 3, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("extra", "logged", "absent"),
+    [
+        (
+            ["--loss_type", "cispo", "--epsilon_high", "5.0", "--advantage_estimator", "rloo"],
+            "cispo_clip_ratio",
+            "clip_ratio/region_mean",
+        ),
+        (["--loss_type", "sapo", "--advantage_estimator", "reinforce_plus_plus"], "entropy", "clip_ratio/region_mean"),
+    ],
+)
+def test_cispo_and_sapo_runs_train_the_lora_weights(tmp_path, extra, logged, absent):
+    (tmp_path / "rewards.py").write_text(PLUGIN)
+    snapshot = Snapshot()
+    trainer = grpo(
+        *parse_grpo_args(grpo_argv(tmp_path, "--reward_funcs", "even_tokens", *extra)), callbacks=[snapshot]
+    )
+    after = dict(trainer.model.named_parameters())
+    changed = [name for name in snapshot.trainable if not torch.equal(after[name], snapshot.before[name])]
+    assert set(changed) == snapshot.trainable  # every trainable weight moved
+    history = trainer.state.log_history[:-1]
+    assert all(logged in entry and absent not in entry for entry in history)
