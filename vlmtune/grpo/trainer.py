@@ -9,6 +9,7 @@ GRPO-family loss (`vlmtune.grpo.loss`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -161,7 +162,8 @@ class GRPOTrainer(VLMTrainer):
         place in the step's generation batch (micro-batch index x processes + rank), so each process samples
         differently, a resumed run samples as the uninterrupted one, and one process with N accumulation steps
         samples what N processes with one step each sample."""
-        return ((self.args.seed * 1_000_003 + self.state.global_step) * 65_537 + position) * 17 + round_
+        key = f"{self.args.seed}/{self.state.global_step}/{position}/{round_}".encode()
+        return int.from_bytes(hashlib.sha256(key).digest()[:8], "little") >> 1  # distinct for every combination
 
     def make_batch(self, rollouts: Rollouts, rewards, per_reward, advantages: torch.Tensor) -> dict[str, Any]:
         mask = rollouts.completion_mask
