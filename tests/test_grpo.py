@@ -283,7 +283,7 @@ def test_resampling_stops_after_max_resample_times(tmp_path):
 def test_eval_data_is_scored_by_the_rewards_every_eval_steps(tmp_path):
     """--eval_data_path: greedy replies to the held-out prompts, scored by the run's rewards, logged every
     eval_steps and at the end (eval_results.json, the reward curve)."""
-    from vlmtune.core.inference import generate_replies
+    from vlmtune.grpo.rollouts import SamplingSettings, generate_completions
 
     (tmp_path / "rewards.py").write_text(PLUGIN)
     eval_path = clevr_count_data(tmp_path, rows=3, name="eval.jsonl")
@@ -293,10 +293,12 @@ def test_eval_data_is_scored_by_the_rewards_every_eval_steps(tmp_path):
     assert [entry["step"] for entry in evals] == [1, 2, 2]  # every step, then the final evaluation
     assert all("eval_rewards/accuracy/mean" in entry for entry in evals)
     final = json.loads((tmp_path / "out" / "eval_results.json").read_text())
-    # The same numbers from the final model's greedy replies, scored here.
+    # The same numbers from the final model's greedy replies (stop token included, as in training), scored here.
     samples = trainer.eval_dataset.samples
-    replies = generate_replies(trainer.model, trainer.collator, samples, max_new_tokens=6)
-    ids = trainer.collator.tokenizer(replies, add_special_tokens=False)["input_ids"]
+    greedy = SamplingSettings(num_generations=1, max_completion_length=6, greedy=True)
+    rollouts = generate_completions(trainer.model, trainer.collator, samples, greedy)
+    replies, lengths = rollouts.texts, rollouts.completion_mask.sum(1).tolist()
+    ids = [row[:n] for row, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)]
     even = [sum(i % 2 == 0 for i in row) / len(row) for row in ids]
     assert final["eval_rewards/even_tokens/mean"] == pytest.approx(sum(even) / len(even))
     accuracy = accuracy_reward([""] * 3, replies, [s.extra["solution"] for s in samples])

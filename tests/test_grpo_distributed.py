@@ -40,6 +40,7 @@ def grpo_args(tmp_path: Path, output: str, *extra: str) -> list[str]:
     return [
         "--model_id", "tiny-qwen2-vl",
         "--data_path", clevr_count_data(tmp_path, rows=8),
+        "--eval_data_path", clevr_count_data(tmp_path, rows=3, name="eval.jsonl"),  # 3 prompts on 2 processes
         "--output_dir", str(tmp_path / output),
         "--reward_plugin", str(tmp_path / "rewards.py"),
         "--reward_funcs", "even_tokens",  # differs within every group: every step has a gradient
@@ -81,13 +82,18 @@ def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path)
 
     # The same rollouts, rewards and losses, logged as the means of the whole generation batch on every rank.
     keys = ("loss", "reward", "reward_std", "completions/mean_length", "frac_reward_zero_std", "entropy")
-    for rank in ranks:
-        for mine, theirs in zip(rank["history"][:-1], one["history"][:-1], strict=True):
-            assert {k: round(mine[k], 4) for k in keys} == {k: round(theirs[k], 4) for k in keys}
-    assert len({round(entry["reward"], 6) for entry in one["history"][:-1]}) > 1  # the steps saw different data
+    steps = [[entry for entry in run["history"] if "loss" in entry] for run in (one, *ranks)]
+    for mine in steps[1:]:
+        for entry, expected in zip(mine, steps[0], strict=True):
+            assert {k: round(entry[k], 4) for k in keys} == {k: round(expected[k], 4) for k in keys}
+    assert len({round(entry["reward"], 6) for entry in steps[0]}) > 1  # the steps saw different data
     # Completions stop at different lengths (the worker's eos bias), so the processes hold different token counts
     # and DAPO's normaliser must be the global one (a per-process count fails this test: tried).
-    assert all(entry["completions/mean_length"] < 6 for entry in one["history"][:-1])
+    assert all(entry["completions/mean_length"] < 6 for entry in steps[0])
+    # The final evaluation: the held-out prompts split over the processes, the replies gathered, the same scores.
+    evals = [[entry for entry in run["history"] if "eval_reward" in entry] for run in (one, *ranks)]
+    assert len(evals[0]) == 1 and evals[1] == evals[2]
+    assert evals[1][0]["eval_rewards/even_tokens/mean"] == pytest.approx(evals[0][0]["eval_rewards/even_tokens/mean"])
 
     # The same parameters: equal to the bit here (measured); 1e-6 allowed for float sums in another order.
     assert ranks[0]["trained"].keys() == one["trained"].keys() and one["trained"]

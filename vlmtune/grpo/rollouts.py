@@ -36,6 +36,7 @@ class SamplingSettings:
     top_p: float = 1.0
     max_completion_length: int = 512
     num_frames: int = 8
+    greedy: bool = False  # the most likely tokens instead of samples (evaluation)
 
 
 @dataclass
@@ -89,11 +90,7 @@ def generate_completions(model, collator: VLMCollator, prompts: list[Sample], se
     try:
         output = model.generate(
             **inputs,
-            do_sample=True,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=0,  # explicit: a checkpoint's generation_config (e.g. top_k=1) must not narrow the sampling
-            min_p=None,
+            **({"do_sample": False} if settings.greedy else sampling_options(settings)),
             repetition_penalty=1.0,
             num_beams=1,
             max_new_tokens=settings.max_completion_length,
@@ -114,6 +111,16 @@ def generate_completions(model, collator: VLMCollator, prompts: list[Sample], se
         completion_ids * mask + collator.pad_token_id * (1 - mask), skip_special_tokens=True
     )
     return Rollouts(repeated, inputs, completion_ids, mask, truncated, sampling_logps * mask, texts)
+
+
+def sampling_options(settings: SamplingSettings) -> dict[str, Any]:
+    return {
+        "do_sample": True,
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "top_k": 0,  # explicit: a checkpoint's generation_config (e.g. top_k=1) must not narrow the sampling
+        "min_p": None,
+    }
 
 
 def encode_rollout_prompts(

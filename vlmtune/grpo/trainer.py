@@ -9,6 +9,7 @@ GRPO-family loss (`vlmtune.grpo.loss`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import defaultdict
@@ -19,7 +20,6 @@ import torch
 
 from vlmtune.collators.base import VLMCollator
 from vlmtune.core.evaluation import gather_replies, rank_share
-from vlmtune.core.inference import generate_replies
 from vlmtune.core.trainer import VLMTrainer
 from vlmtune.datasets import USER, Sample
 from vlmtune.grpo.loss import LossSettings, group_advantages, policy_loss
@@ -226,28 +226,29 @@ class GRPOTrainer(VLMTrainer):
     # --- evaluation -------------------------------------------------------------------------------------------
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
-        """Held-out rewards: a greedy reply to every eval prompt (split over the processes, gathered; at most
-        max_completion_length tokens), scored by the run's reward functions: `eval_reward` (weighted, as in
-        training) and `eval_rewards/<name>/mean`, e.g. the accuracy of the replies. Logged and returned."""
+        """Held-out rewards: a greedy reply to every eval prompt (split over the processes, gathered), generated
+        and scored as the training rollouts are (the same stops, at most max_completion_length tokens, the same
+        reward inputs): `eval_reward` (weighted, as in training) and `eval_rewards/<name>/mean`, e.g. the
+        accuracy of the replies. Logged and returned."""
         dataset = self.eval_dataset if eval_dataset is None else eval_dataset
         samples = dataset.samples
         indices = rank_share(len(samples), self.args.process_index, self.args.world_size)
-        replies = generate_replies(
-            self.model,
-            self.collator,
-            [samples[i] for i in indices],
-            self.sampling.max_completion_length,
-            self.args.per_device_eval_batch_size,
-            self.sampling.num_frames,
-        )
-        by_index = gather_replies([(i, r) for i, r in zip(indices, replies, strict=True) if isinstance(r, str)])
-        order = sorted(by_index)
-        if not order:  # every eval sample was bad (each logged where it was met): nothing to score
-            return {}
-        prompts, texts = [samples[i] for i in order], [by_index[i] for i in order]
+        settings = dataclasses.replace(self.sampling, num_generations=1, greedy=True)
+        batch_size = self.args.per_device_eval_batch_size
+        local = []
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            rollouts = generate_completions(self.model, self.collator, [samples[i] for i in chunk], settings)
+            lengths = rollouts.completion_mask.sum(1).tolist()
+            ids = [row[:n] for row, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)]
+            local += [(i, (text, row)) for i, text, row in zip(chunk, rollouts.texts, ids, strict=True)]
+        replies = gather_replies(local)  # index -> (text, completion ids with the stop token, as in training)
+        order = sorted(replies)
+        prompts = [samples[i] for i in order]
+        texts = [replies[i][0] for i in order]
         keys = sorted({key for sample in prompts for key in sample.extra})
         columns: dict[str, list[Any]] = {key: [sample.extra.get(key) for sample in prompts] for key in keys}
-        columns["completion_ids"] = self.collator.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        columns["completion_ids"] = [replies[i][1] for i in order]
         per_reward = score(
             self.rewards, [prompt_text(p) for p in prompts], texts, columns, [p.source for p in prompts]
         )
