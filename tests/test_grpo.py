@@ -138,6 +138,9 @@ def test_a_reward_that_raises_stops_the_run_with_one_line(tmp_path, capsys):
         (["--num_generations", "1"], "--num_generations must be at least 2"),
         (["--reward_weights", "1", "2"], "--reward_weights has 2 value(s) for 3 reward(s)"),
         (["--use_vllm", "true", "--vllm_max_model_len", "6"], "--vllm_max_model_len must exceed"),
+        (["--eval_strategy", "steps"], "--eval_strategy steps needs --eval_data_path"),
+        (["--advantage_estimator", "ppo"], "--advantage_estimator must be one of grpo, rloo, reinforce_plus_plus"),
+        (["--loss_type", "sapo", "--sapo_temperature_neg", "0"], "--sapo_temperature_pos and --sapo_temperature_neg"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, flag, message):
@@ -218,3 +221,110 @@ def test_repeated_windows_hand_in_each_window_num_iterations_times():
     order = list(RepeatedWindows(size=7, window=3, repeats=2, seed=0))
     assert len(order) == 12 and order[:3] == order[3:6] and order[6:9] == order[9:12]
     assert len(set(order)) == 6  # two windows of three distinct prompts; the seventh (partial window) dropped
+
+
+def test_advantage_estimator_sets_its_default_scaling():
+    """reinforce_plus_plus divides by the batch std unless told otherwise; the others keep TRL's group default."""
+    base = ["--model_id", "tiny-qwen2-vl", "--data_path", "d.jsonl", "--output_dir", "o"]
+    assert parse_grpo_args(base)[3].scale_rewards == "group"
+    assert parse_grpo_args([*base, "--advantage_estimator", "rloo"])[3].scale_rewards == "group"
+    assert parse_grpo_args([*base, "--advantage_estimator", "reinforce_plus_plus"])[3].scale_rewards == "batch"
+    argv = [*base, "--advantage_estimator", "reinforce_plus_plus", "--scale_rewards", "none"]
+    assert parse_grpo_args(argv)[3].scale_rewards == "none"
+
+
+TIED_PLUGIN = """
+def half_tied(prompts, completions, completion_ids, kind, **kwargs):
+    # The same reward for every completion of a 'tied' prompt; for the others one that varies with the tokens.
+    return [0.5 if k == "tied" else sum(i % 2 == 0 for i in ids) / len(ids) for k, ids in zip(kind, completion_ids)]
+"""
+
+
+def tied_data(tmp_path, kinds: list[str]) -> str:
+    rows = [json.loads(line) for line in open(clevr_count_data(tmp_path, rows=len(kinds)))]
+    path = tmp_path / "tied.jsonl"
+    path.write_text("".join(json.dumps({**row, "kind": kind}) + "\n" for row, kind in zip(rows, kinds, strict=True)))
+    return str(path)
+
+
+def tied_run(tmp_path, kinds: list[str], *extra: str) -> tuple[list[dict], list[dict]]:
+    """(logged steps, completions.jsonl rows) of a 3-step run on prompts of the given kinds."""
+    (tmp_path / "tied_rewards.py").write_text(TIED_PLUGIN)
+    argv = grpo_argv(tmp_path, "--data_path", tied_data(tmp_path, kinds), "--reward_funcs", "half_tied")
+    argv += ["--reward_plugin", str(tmp_path / "tied_rewards.py"), "--max_steps", "3", *extra]
+    trainer = grpo(*parse_grpo_args(argv))
+    path = tmp_path / "out" / "completions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.unlink()
+    return trainer.state.log_history[:-1], rows
+
+
+def test_resample_tied_groups_replaces_them_with_fresh_prompts(tmp_path):
+    kinds = ["tied", "varied", "tied", "varied", "tied", "tied"]
+    plain, _ = tied_run(tmp_path, kinds)
+    assert sum(entry["frac_reward_zero_std"] for entry in plain) > 0  # without: steps with tied groups
+    resampled, rows = tied_run(tmp_path, kinds, "--resample_tied_groups", "true", "--max_resample_times", "8")
+    assert all(entry["frac_reward_zero_std"] == 0 for entry in resampled)
+    assert sum(entry["tied_groups_resampled"] for entry in resampled) > 0
+    lines = {int(row["source"].rsplit(" ", 1)[1]) for row in rows}
+    assert all(kinds[line - 1] == "varied" for line in lines)  # only the varied prompts were trained on
+    assert len(rows) == 3 * 2 * 4  # still 2 prompts x 4 completions per step
+
+
+def test_resampling_stops_after_max_resample_times(tmp_path):
+    history, rows = tied_run(tmp_path, ["tied"] * 4, "--resample_tied_groups", "true", "--max_resample_times", "2")
+    assert [entry["tied_groups_resampled"] for entry in history] == [4, 4, 4]  # 2 groups x 2 rounds, then given up
+    assert all(entry["frac_reward_zero_std"] == 1 for entry in history)
+    assert all(row["advantage"] == 0 for row in rows)
+    # The merged rollouts (prompts encoded again, completions padded again) line up in the training forward.
+    assert history[0]["sampling/logp_abs_diff"] < 1e-4
+
+
+def test_eval_data_is_scored_by_the_rewards_every_eval_steps(tmp_path):
+    """--eval_data_path: greedy replies to the held-out prompts, scored by the run's rewards, logged every
+    eval_steps and at the end (eval_results.json, the reward curve)."""
+    from vlmtune.grpo.rollouts import SamplingSettings, generate_completions
+
+    (tmp_path / "rewards.py").write_text(PLUGIN)
+    eval_path = clevr_count_data(tmp_path, rows=3, name="eval.jsonl")
+    argv = grpo_argv(tmp_path, "--eval_data_path", eval_path, "--eval_strategy", "steps", "--eval_steps", "1")
+    trainer = grpo(*parse_grpo_args([*argv, "--reward_funcs", "accuracy", "even_tokens"]))
+    evals = [entry for entry in trainer.state.log_history if "eval_reward" in entry]
+    assert [entry["step"] for entry in evals] == [1, 2, 2]  # every step, then the final evaluation
+    assert all("eval_rewards/accuracy/mean" in entry for entry in evals)
+    final = json.loads((tmp_path / "out" / "eval_results.json").read_text())
+    # The same numbers from the final model's greedy replies (stop token included, as in training), scored here.
+    samples = trainer.eval_dataset.samples
+    greedy = SamplingSettings(num_generations=1, max_completion_length=6, greedy=True)
+    rollouts = generate_completions(trainer.model, trainer.collator, samples, greedy)
+    replies, lengths = rollouts.texts, rollouts.completion_mask.sum(1).tolist()
+    ids = [row[:n] for row, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)]
+    even = [sum(i % 2 == 0 for i in row) / len(row) for row in ids]
+    assert final["eval_rewards/even_tokens/mean"] == pytest.approx(sum(even) / len(even))
+    accuracy = accuracy_reward([""] * 3, replies, [s.extra["solution"] for s in samples])
+    assert final["eval_rewards/accuracy/mean"] == pytest.approx(sum(accuracy) / 3)
+    assert final["eval_reward"] == pytest.approx((sum(even) + sum(accuracy)) / 3, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("extra", "logged", "absent"),
+    [
+        (
+            ["--loss_type", "cispo", "--epsilon_high", "5.0", "--advantage_estimator", "rloo"],
+            "cispo_clip_ratio",
+            "clip_ratio/region_mean",
+        ),
+        (["--loss_type", "sapo", "--advantage_estimator", "reinforce_plus_plus"], "entropy", "clip_ratio/region_mean"),
+    ],
+)
+def test_cispo_and_sapo_runs_train_the_lora_weights(tmp_path, extra, logged, absent):
+    (tmp_path / "rewards.py").write_text(PLUGIN)
+    snapshot = Snapshot()
+    trainer = grpo(
+        *parse_grpo_args(grpo_argv(tmp_path, "--reward_funcs", "even_tokens", *extra)), callbacks=[snapshot]
+    )
+    after = dict(trainer.model.named_parameters())
+    changed = [name for name in snapshot.trainable if not torch.equal(after[name], snapshot.before[name])]
+    assert set(changed) == snapshot.trainable  # every trainable weight moved
+    history = trainer.state.log_history[:-1]
+    assert all(logged in entry and absent not in entry for entry in history)

@@ -23,6 +23,9 @@ CASES = [
     ("dapo", "token"),
     ("bnpo", "token"),
     ("grpo", "sequence"),  # GSPO
+    ("cispo", "token"),
+    ("sapo", "token"),
+    ("sapo", "sequence"),
 ]
 MAX_COMPLETION_LENGTH = 5
 
@@ -61,6 +64,8 @@ def trl_trainer(tmp_path_factory):
         beta=0.04,
         epsilon=0.2,
         epsilon_high=0.28,
+        sapo_temperature_pos=0.9,  # not TRL's defaults (1.0 / 1.05), so a swapped pair shows
+        sapo_temperature_neg=1.3,
         temperature=0.7,
         use_cpu=True,
         report_to="none",
@@ -81,6 +86,7 @@ def test_loss_equals_trl(trl_trainer, loss_type, level):
     trainer = trl_trainer
     model = trainer.model.eval()
     trainer.loss_type, trainer.importance_sampling_level = loss_type, level
+    trainer.epsilon_high = 1.1 if loss_type == "cispo" else 0.28  # CISPO's cap is on the ratio itself
     generator = torch.Generator().manual_seed(1)
     prompt_ids = torch.randint(3, 64, (4, 3), generator=generator)
     completion_ids = torch.randint(3, 64, (4, MAX_COMPLETION_LENGTH), generator=generator)
@@ -106,11 +112,21 @@ def test_loss_equals_trl(trl_trainer, loss_type, level):
             "num_items_in_batch": completion_mask.sum(),
         },
     )
-    settings = LossSettings(loss_type, 0.2, 0.28, 0.04, level, MAX_COMPLETION_LENGTH, use_bias_correction_kl=True)
+    settings = LossSettings(loss_type, 0.2, trainer.epsilon_high, 0.04, level, MAX_COMPLETION_LENGTH, True, 0.9, 1.3)
     logps, _ = completion_logps(model, inputs, MAX_COMPLETION_LENGTH, temperature=0.7)
     ours, stats = policy_loss(logps, old_logps, advantages, completion_mask, settings, ref_logps)
     torch.testing.assert_close(ours, trl_loss, atol=1e-6, rtol=1e-5)
-    assert stats["clip_ratio/region_mean"] == pytest.approx(trainer._metrics["eval"]["clip_ratio/region_mean"][-1])
+    trl_grad = torch.autograd.grad(trl_loss, list(model.parameters()), allow_unused=True)
+    our_grad = torch.autograd.grad(ours, list(model.parameters()), allow_unused=True)
+    for a, b in zip(our_grad, trl_grad, strict=True):  # CISPO's detached weight: same value, same gradient too
+        if b is not None:
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+    clip_key = {"cispo": "cispo_clip_ratio", "sapo": None}.get(loss_type, "clip_ratio/region_mean")
+    if clip_key:
+        assert stats[clip_key] == pytest.approx(trainer._metrics["eval"][clip_key][-1])
+        assert 0 < stats[clip_key] < 1  # the inputs do reach the clip
+    else:
+        assert not any(key.startswith("clip_ratio") for key in stats)
     assert stats["kl"] == pytest.approx(trainer._metrics["eval"]["kl"][-1])
 
 
@@ -128,3 +144,31 @@ def test_advantages_follow_trl():
     with_none = torch.tensor([1.0, float("nan"), 0.0, 1.0])  # a completion every reward skipped: advantage 0
     advantages, _ = group_advantages(with_none, 2)
     assert advantages[1] == 0 and advantages[0] == 0  # alone in its group: no comparison, no signal
+
+
+def test_rloo_advantages_are_leave_one_out():
+    """RLOO (TRL's RLOOTrainer): reward minus the mean of the group's other completions, exact values."""
+    rewards = torch.tensor([1.0, 0.0, 0.0, 1.0, 2.0, 2.0, 2.0, 2.0, 3.0, float("nan"), 1.0, 2.0])
+    advantages, tied = group_advantages(rewards, 4, "none", "rloo")
+    expected = [1 - 1 / 3, 0 - 2 / 3, 0 - 2 / 3, 1 - 1 / 3, 0, 0, 0, 0, 3 - 1.5, 0, 1 - 2.5, 2 - 2]
+    torch.testing.assert_close(advantages, torch.tensor(expected))
+    assert tied.tolist() == [False] * 4 + [True] * 4 + [False] * 4
+    # TRL's RLOOTrainer on the same rewards (its normalize_advantages off): the same numbers.
+    grouped = rewards.view(-1, 4)
+    counts = (~grouped.isnan()).sum(1, keepdim=True)
+    trl = torch.nan_to_num(rewards - ((grouped.nansum(1, keepdim=True) - grouped) / (counts - 1)).view(-1))
+    torch.testing.assert_close(advantages, trl)
+    # Scaled by the group's reward std like GRPO: RLOO is then GRPO times G / (G - 1) where nothing is NaN.
+    scaled, _ = group_advantages(rewards[:8], 4, "group", "rloo")
+    torch.testing.assert_close(scaled, group_advantages(rewards[:8], 4, "group", "grpo")[0] * 4 / 3)
+
+
+def test_reinforce_plus_plus_normalises_by_the_batch():
+    """REINFORCE++ baseline (ms-swift): reward minus the group mean, divided by the std over the whole batch of
+    those differences (not of the raw rewards, as GRPO's batch scaling)."""
+    rewards = torch.tensor([1.0, 0.0, 4.0, 4.0, 3.0, 5.0])
+    centred = torch.tensor([0.5, -0.5, 0.0, 0.0, -1.0, 1.0])
+    std = ((0.25 + 0.25 + 1 + 1) / 5) ** 0.5  # Bessel-corrected std of `centred` (mean 0)
+    advantages, _ = group_advantages(rewards, 2, "batch", "reinforce_plus_plus")
+    torch.testing.assert_close(advantages, centred / (std + 1e-4))
+    assert not torch.allclose(advantages, group_advantages(rewards, 2, "batch", "grpo")[0])

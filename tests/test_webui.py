@@ -317,7 +317,7 @@ def test_grpo_form_fields_come_from_the_grpo_dataclasses(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "line"),
     [
-        ({"loss_type": "ppo"}, "--loss_type must be one of grpo, dr_grpo, dapo, bnpo, got 'ppo'"),
+        ({"loss_type": "ppo"}, "--loss_type must be one of grpo, dr_grpo, dapo, bnpo, cispo, sapo, got 'ppo'"),
         ({"reward_funcs": "accuracy nope"}, "--reward_funcs: unknown reward 'nope'"),
     ],
 )

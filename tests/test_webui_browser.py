@@ -214,7 +214,8 @@ def test_train_and_chat_through_the_page(webui, tmp_path, capsys):
             field(page, "grpo_loss_type").fill("ppo")
             page.locator("#grpo_start").click()
             expect(page.locator("#grpo_start-message")).to_have_text(
-                "Not started: vlmtune grpo: error: --loss_type must be one of grpo, dr_grpo, dapo, bnpo, got 'ppo'"
+                "Not started: vlmtune grpo: error: --loss_type must be one of grpo, dr_grpo, dapo, bnpo, cispo, sapo, "
+                "got 'ppo'"
             )
             assert not (tmp_path / "grpo").exists()
             shoot(page, "grpo")

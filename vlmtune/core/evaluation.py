@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -56,8 +57,9 @@ def rank_share(count: int, rank: int, world_size: int) -> list[int]:
     return indices[rank * per_rank : (rank + 1) * per_rank]
 
 
-def gather_replies(local: list[tuple[int, str]]) -> dict[int, str]:
-    """Every rank's (index, reply) pairs, on every rank (a no-op in a single process)."""
+def gather_replies(local: list[tuple[int, Any]]) -> dict[int, Any]:
+    """Every rank's (index, reply) pairs (a reply: any picklable value), on every rank (a no-op in a single
+    process)."""
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         return dict(local)
     gathered: list = [None] * torch.distributed.get_world_size()

@@ -3,11 +3,13 @@
     vlmtune grpo --model_id tiny-qwen2-vl --data_path clevr_count.jsonl --output_dir out \\
         --reward_funcs format accuracy --num_generations 8 --max_completion_length 128 --learning_rate 1e-6
     vlmtune grpo --config configs/grpo_example.yaml                 # YAML; the command line wins
-    torchrun --nproc_per_node 4 -m vlmtune.grpo --model_id qwen2-vl-7b-instruct ...   # several GPUs
+    torchrun --nproc_per_node 8 -m vlmtune.grpo --model_id qwen2-vl-7b-instruct ...   # several GPUs
+    vlmtune grpo ... --save_strategy steps --save_steps 50 --resume_from_checkpoint auto   # resumes after a kill
 
 What is TRL's and what is ours (and why):
 - TRL's: the argument names and defaults (`num_generations`, `temperature`, `top_p`, `max_completion_length`,
-  `beta`=0, `epsilon`, `epsilon_high`, `num_iterations`, `scale_rewards`, `loss_type`=dapo,
+  `beta`=0, `epsilon`, `epsilon_high`, `num_iterations`, `scale_rewards`, `loss_type`=dapo (and cispo, sapo with
+  `sapo_temperature_pos`/`_neg`),
   `importance_sampling_level`, `mask_truncated_completions`), the reward signature
   `f(prompts, completions, **columns)`, the definitions of the losses, advantages and the k3 KL estimator
   (`vlmtune.grpo.loss`, checked against TRL's GRPOTrainer in tests/test_grpo_loss.py) and metric names.

@@ -15,8 +15,9 @@ from vlmtune.arguments import (
 )
 from vlmtune.errors import ArgumentError
 
-LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
 SCALE_REWARDS = ("group", "batch", "none")
+ADVANTAGE_ESTIMATORS = ("grpo", "rloo", "reinforce_plus_plus")
 
 
 @dataclass
@@ -51,21 +52,43 @@ class GRPOArguments:
     )
     epsilon: float = field(default=0.2, metadata={"help": "Lower clipping range of the importance ratio (1-eps)."})
     epsilon_high: float | None = field(
-        default=None, metadata={"help": "Upper clipping range (1+eps_high); default epsilon. DAPO uses 0.28."}
+        default=None,
+        metadata={
+            "help": "Upper clipping range (1+eps_high); default epsilon. DAPO uses 0.28. With --loss_type cispo: "
+            "the cap on the importance ratio itself (ScaleRL recommends 5.0)."
+        },
+    )
+    sapo_temperature_pos: float = field(
+        default=1.0, metadata={"help": "sapo: temperature of the soft gate for tokens with a positive advantage."}
+    )
+    sapo_temperature_neg: float = field(
+        default=1.05, metadata={"help": "sapo: temperature of the soft gate for the other tokens."}
     )
     num_iterations: int = field(
         default=1, metadata={"help": "Optimizer steps on each batch of rollouts (mu); >1 makes the ratio matter."}
     )
-    scale_rewards: str = field(
-        default="group",
-        metadata={"help": "Divide advantages by the reward std of the group, of the whole batch, or none (Dr. GRPO)."},
+    scale_rewards: str | None = field(
+        default=None,
+        metadata={
+            "help": "Divide advantages by the reward std of the group, of the whole generation batch (all "
+            "processes), or none (Dr. GRPO). Default: group; batch with --advantage_estimator reinforce_plus_plus."
+        },
+    )
+    advantage_estimator: str = field(
+        default="grpo",
+        metadata={
+            "help": "Baseline of the advantages (ms-swift's names): grpo (group mean), rloo (mean of the other "
+            "completions of the prompt, as TRL's RLOOTrainer; TRL's default scaling is --scale_rewards none), "
+            "reinforce_plus_plus (group mean, then divided by the std of the baseline-subtracted rewards)."
+        },
     )
     loss_type: str = field(
         default="dapo",
         metadata={
             "help": "grpo: per-sequence token mean, then mean; bnpo: token mean over the batch; dr_grpo: token sum "
             "over batch*max_completion_length; dapo (TRL's default): token sum over the tokens of the generation "
-            "batch."
+            "batch; cispo (MiniMax-M1): the ratio capped at epsilon_high as a detached weight on A*logp, dapo's "
+            "aggregation; sapo: a sigmoid gate on the ratio instead of the clip, grpo's aggregation."
         },
     )
     importance_sampling_level: str = field(
@@ -75,6 +98,17 @@ class GRPOArguments:
     mask_truncated_completions: bool = field(
         default=False,
         metadata={"help": "Leave completions cut at max_completion_length out of the loss (DAPO's overlong filter)."},
+    )
+    resample_tied_groups: bool = field(
+        default=False,
+        metadata={
+            "help": "DAPO's dynamic sampling: replace each group whose rewards are all equal (zero advantage, no "
+            "signal) by the rollouts of a prompt drawn afresh from the training data, up to --max_resample_times "
+            "rounds per micro-batch (groups still tied after that train with advantage 0)."
+        },
+    )
+    max_resample_times: int = field(
+        default=3, metadata={"help": "With --resample_tied_groups: the most rounds of resampling (ms-swift's name)."}
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: ["format", "accuracy"],
@@ -135,12 +169,21 @@ class GRPOArguments:
             self.epsilon_high = self.epsilon
         if self.num_iterations < 1:
             raise ArgumentError("--num_iterations must be at least 1")
+        if self.advantage_estimator not in ADVANTAGE_ESTIMATORS:
+            raise ArgumentError(
+                f"--advantage_estimator must be one of {', '.join(ADVANTAGE_ESTIMATORS)}, "
+                f"got {self.advantage_estimator!r}"
+            )
+        if self.scale_rewards is None:
+            self.scale_rewards = "batch" if self.advantage_estimator == "reinforce_plus_plus" else "group"
         if self.scale_rewards not in SCALE_REWARDS:
             raise ArgumentError(
                 f"--scale_rewards must be one of {', '.join(SCALE_REWARDS)}, got {self.scale_rewards!r}"
             )
         if self.loss_type not in LOSS_TYPES:
             raise ArgumentError(f"--loss_type must be one of {', '.join(LOSS_TYPES)}, got {self.loss_type!r}")
+        if self.sapo_temperature_pos <= 0 or self.sapo_temperature_neg <= 0:
+            raise ArgumentError("--sapo_temperature_pos and --sapo_temperature_neg must be positive")
         if self.importance_sampling_level not in ("token", "sequence"):
             raise ArgumentError("--importance_sampling_level must be token or sequence")
         if not self.reward_funcs:
@@ -154,6 +197,8 @@ class GRPOArguments:
                 raise ArgumentError(f"--{name} needs two values: the opening and the closing tag")
         if self.vllm_max_model_len <= self.max_completion_length:
             raise ArgumentError("--vllm_max_model_len must exceed --max_completion_length (it holds the prompt too)")
+        if self.max_resample_times < 1:
+            raise ArgumentError("--max_resample_times must be at least 1")
         if self.overlong_buffer < 0 or self.log_completions_steps < 1:
             raise ArgumentError("--overlong_buffer must not be negative and --log_completions_steps must be positive")
 

@@ -36,6 +36,7 @@ class SamplingSettings:
     top_p: float = 1.0
     max_completion_length: int = 512
     num_frames: int = 8
+    greedy: bool = False  # the most likely tokens instead of samples (evaluation)
 
 
 @dataclass
@@ -81,25 +82,15 @@ def generate_completions(model, collator: VLMCollator, prompts: list[Sample], se
     are never sampled (`suppress_tokens`).
     """
     repeated = [prompt for prompt in prompts for _ in range(settings.num_generations)]
-    media = [load_media(prompt, num_frames=settings.num_frames) for prompt in prompts]
-    repeated_media = [item for item in media for _ in range(settings.num_generations)]
+    inputs = encode_rollout_prompts(collator, prompts, settings, model.device)
     tokenizer = collator.tokenizer
-    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    try:
-        inputs = dict(encode_prompts(collator, repeated, media=repeated_media).to(model.device))
-    finally:
-        tokenizer.padding_side = padding_side
     stop_ids = stop_token_ids(collator)
     was_training = model.training
     model.eval()
     try:
         output = model.generate(
             **inputs,
-            do_sample=True,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=0,  # explicit: a checkpoint's generation_config (e.g. top_k=1) must not narrow the sampling
-            min_p=None,
+            **({"do_sample": False} if settings.greedy else sampling_options(settings)),
             repetition_penalty=1.0,
             num_beams=1,
             max_new_tokens=settings.max_completion_length,
@@ -120,6 +111,60 @@ def generate_completions(model, collator: VLMCollator, prompts: list[Sample], se
         completion_ids * mask + collator.pad_token_id * (1 - mask), skip_special_tokens=True
     )
     return Rollouts(repeated, inputs, completion_ids, mask, truncated, sampling_logps * mask, texts)
+
+
+def sampling_options(settings: SamplingSettings) -> dict[str, Any]:
+    return {
+        "do_sample": True,
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "top_k": 0,  # explicit: a checkpoint's generation_config (e.g. top_k=1) must not narrow the sampling
+        "min_p": None,
+    }
+
+
+def encode_rollout_prompts(
+    collator: VLMCollator, prompts: list[Sample], settings: SamplingSettings, device
+) -> dict[str, torch.Tensor]:
+    """The processor inputs of each prompt repeated `num_generations` times, left padded (media decoded once)."""
+    repeated = [prompt for prompt in prompts for _ in range(settings.num_generations)]
+    media = [load_media(prompt, num_frames=settings.num_frames) for prompt in prompts]
+    repeated_media = [item for item in media for _ in range(settings.num_generations)]
+    tokenizer = collator.tokenizer
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        return dict(encode_prompts(collator, repeated, media=repeated_media).to(device))
+    finally:
+        tokenizer.padding_side = padding_side
+
+
+def replace_groups(
+    collator: VLMCollator, rollouts: Rollouts, groups: list[int], fresh: Rollouts, settings: SamplingSettings
+) -> Rollouts:
+    """`rollouts` with its groups `groups` (prompt i's G completions) replaced by the groups of `fresh`, in order.
+    The completions are re-padded and the prompts encoded again (the media tensors of a family cannot be cut
+    by row in general), so the result is what one rollout of the merged prompts would hold."""
+    size = settings.num_generations
+    rows = [(rollouts, i) for i in range(len(rollouts.prompts))]
+    for slot, group in enumerate(groups):
+        rows[group * size : (group + 1) * size] = [(fresh, slot * size + k) for k in range(size)]
+    length = max(source.completion_ids.shape[1] for source, _ in rows)
+
+    def stacked(name: str, fill) -> torch.Tensor:
+        values = [getattr(source, name)[i] for source, i in rows]
+        return torch.stack([torch.nn.functional.pad(v, (0, length - v.shape[0]), value=fill) for v in values])
+
+    prompts = [source.prompts[i] for source, i in rows]
+    device = rollouts.completion_ids.device
+    return Rollouts(
+        prompts=prompts,
+        prompt_inputs=encode_rollout_prompts(collator, prompts[::size], settings, device),
+        completion_ids=stacked("completion_ids", collator.pad_token_id),
+        completion_mask=stacked("completion_mask", 0),
+        truncated=torch.stack([source.truncated[i] for source, i in rows]),
+        sampling_logps=stacked("sampling_logps", 0.0),
+        texts=[source.texts[i] for source, i in rows],
+    )
 
 
 def token_logps(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ from transformers import TrainerCallback
 
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
 from vlmtune.collators.base import VLMCollator
+from vlmtune.core.distributed import shards_parameters
 from vlmtune.core.modeling import checkpoint_path
 from vlmtune.datasets import Sample
 from vlmtune.errors import ArgumentError
@@ -47,6 +48,11 @@ def reward_functions(grpo_args: GRPOArguments) -> dict:
     return resolve_rewards(grpo_args.reward_funcs, grpo_args.reward_plugin, options)
 
 
+def reward_columns(grpo_args: GRPOArguments) -> tuple[str, ...]:
+    """The columns every prompt must have for the run's built-in rewards."""
+    return tuple(sorted({c for name in grpo_args.reward_funcs for c in REWARD_COLUMNS.get(name, ())}))
+
+
 def grpo(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -56,6 +62,9 @@ def grpo(
 ) -> GRPOTrainer:
     """Check the prompts and rewards, load the model, train with GRPO, save (same output layout as train)."""
     entry, rewards, prompts = check_grpo_run(model_args, data_args, training_args, grpo_args)
+    eval_prompts = None
+    if data_args.eval_data_path:  # held-out prompts, scored by the same rewards every eval_steps and at the end
+        eval_prompts = read_prompts(data_args.eval_data_path, entry.family, data_args, reward_columns(grpo_args))
     model, processor, collator = load_model_and_collator(entry, model_args, data_args)
     trainer = grpo_trainer(
         entry,
@@ -66,9 +75,12 @@ def grpo(
         rewards,
         (model_args, data_args, training_args, grpo_args),
         callbacks,
+        eval_prompts,
     )
     output_dir = Path(training_args.output_dir)
     trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
+    if eval_prompts:  # a final evaluation: logged, on the reward curve and in eval_results.json
+        trainer.save_metrics("eval", trainer.evaluate())
     save_outputs(trainer, processor, (model_args, data_args, training_args, grpo_args), output_dir)
     return trainer
 
@@ -79,10 +91,16 @@ def check_grpo_run(
     """(the registered model, the reward functions, the prompts): every check that needs no weights."""
     entry = check_run(model_args, training_args)
     rewards = reward_functions(grpo_args)  # bad names fail now
-    columns = tuple(sorted({c for name in grpo_args.reward_funcs for c in REWARD_COLUMNS.get(name, ())}))
-    prompts = read_prompts(data_args.data_path, entry.family, data_args, columns)
+    prompts = read_prompts(data_args.data_path, entry.family, data_args, reward_columns(grpo_args))
     if grpo_args.use_vllm:
         check_vllm(entry, model_args, training_args)
+    if training_args.eval_strategy != "no" and not data_args.eval_data_path:
+        strategy = getattr(training_args.eval_strategy, "value", training_args.eval_strategy)
+        raise ArgumentError(f"--eval_strategy {strategy} needs --eval_data_path (held-out prompts)")
+    if grpo_args.resample_tied_groups and shards_parameters(training_args):
+        # Each process resamples its own groups, so processes generate a different number of times, and
+        # generation with sharded weights is a collective: they would wait on each other forever.
+        raise ArgumentError("--resample_tied_groups cannot be combined with DeepSpeed ZeRO-3 or FSDP yet")
     return entry, rewards, prompts
 
 
@@ -95,6 +113,7 @@ def grpo_trainer(
     rewards: dict,
     args: tuple[ModelArguments, DataArguments, TrainingArguments, GRPOArguments],
     callbacks: list[TrainerCallback] | None = None,
+    eval_prompts: list[Sample] | None = None,
 ) -> GRPOTrainer:
     """The GRPOTrainer of a run around a loaded model, made trainable here (`grpo`; benchmarks/grpo_step.py
     passes a real-size random-init model)."""
@@ -109,6 +128,7 @@ def grpo_trainer(
         model=model,
         args=training_args,
         train_dataset=PromptDataset(prompts),
+        eval_dataset=PromptDataset(eval_prompts) if eval_prompts else None,
         data_collator=keep_samples,
         processing_class=processor,
         callbacks=callbacks,
@@ -131,10 +151,15 @@ def grpo_trainer(
             importance_sampling_level=grpo_args.importance_sampling_level,
             max_completion_length=grpo_args.max_completion_length,
             use_bias_correction_kl=grpo_args.use_bias_correction_kl,
+            sapo_temperature_pos=grpo_args.sapo_temperature_pos,
+            sapo_temperature_neg=grpo_args.sapo_temperature_neg,
         ),
         scale_rewards=grpo_args.scale_rewards,
+        advantage_estimator=grpo_args.advantage_estimator,
         num_iterations=grpo_args.num_iterations,
         mask_truncated_completions=grpo_args.mask_truncated_completions,
+        resample_tied_groups=grpo_args.resample_tied_groups,
+        max_resample_times=grpo_args.max_resample_times,
         log_completions_steps=grpo_args.log_completions_steps,
         reference=reference,
         llm=start_rollout_engine(entry, model_args, grpo_args) if grpo_args.use_vllm else None,

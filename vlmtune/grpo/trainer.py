@@ -9,6 +9,8 @@ GRPO-family loss (`vlmtune.grpo.loss`).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 
 from vlmtune.collators.base import VLMCollator
+from vlmtune.core.evaluation import gather_replies, rank_share
 from vlmtune.core.trainer import VLMTrainer
 from vlmtune.datasets import USER, Sample
 from vlmtune.grpo.loss import LossSettings, group_advantages, policy_loss
@@ -26,6 +29,7 @@ from vlmtune.grpo.rollouts import (
     SamplingSettings,
     completion_logps,
     generate_completions,
+    replace_groups,
     training_inputs,
 )
 
@@ -43,8 +47,11 @@ class GRPOTrainer(VLMTrainer):
         sampling: SamplingSettings,
         loss_settings: LossSettings,
         scale_rewards: str = "group",
+        advantage_estimator: str = "grpo",
         num_iterations: int = 1,
         mask_truncated_completions: bool = False,
+        resample_tied_groups: bool = False,
+        max_resample_times: int = 3,
         log_completions_steps: int = 10,
         reference: torch.nn.Module | None = None,
         llm: Any = None,
@@ -57,15 +64,18 @@ class GRPOTrainer(VLMTrainer):
         self.sampling = sampling
         self.loss_settings = loss_settings
         self.scale_rewards = scale_rewards
+        self.advantage_estimator = advantage_estimator
         self.num_iterations = num_iterations
         self.mask_truncated_completions = mask_truncated_completions
+        self.resample_tied_groups = resample_tied_groups
+        self.max_resample_times = max_resample_times
+        self.resampled = 0
         self.log_completions_steps = log_completions_steps
         self.reference = None if reference is None else reference.to(self.args.device)
         self.llm = llm  # a vLLM engine (--use_vllm) samples the rollouts; None: `model.generate`
         self.pushed_step: int | None = None  # the optimizer step whose weights the engine holds
         self.model_accepts_loss_kwargs = False  # the Trainer divides each micro-batch's loss by the accumulation
         self.buffered: list[dict[str, Any]] = []  # the last optimizer step's rollouts, for num_iterations > 1
-        self.windows = 0
         self.metrics: dict[str, list[float]] = defaultdict(list)
 
     def _get_train_sampler(self, train_dataset=None):
@@ -87,17 +97,75 @@ class GRPOTrainer(VLMTrainer):
         (`RepeatedWindows`): the first time they are rolled out, the other times the same rollouts train again.
         """
         prompts, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
-        if self.windows % self.num_iterations == 0 or len(self.buffered) != len(prompts):
-            self.buffered = [self.make_batch(batch) for batch in prompts]
-        self.windows += 1
+        if self.state.global_step % self.num_iterations == 0 or len(self.buffered) != len(prompts):
+            self.buffered = self.make_batches(prompts)
         tokens = sum(batch["completion_mask"].sum() for batch in self.buffered)
         tokens = torch.as_tensor(tokens, device=device).reshape(1)
         return self.buffered, self.accelerator.gather(tokens).sum() / self.accelerator.num_processes
 
-    def make_batch(self, prompts: list[Sample]) -> dict[str, Any]:
-        rollouts = self.generate(prompts)
-        rewards, per_reward = self.score(rollouts)
-        advantages, tied = group_advantages(rewards, self.sampling.num_generations, self.scale_rewards)
+    def make_batches(self, micro_batches: list[list[Sample]]) -> list[dict[str, Any]]:
+        """Roll out and score every micro-batch of this process, then compute the advantages over the whole
+        generation batch of all processes (a group never leaves its process; `batch` scaling and the logged
+        means see every process's rewards, as TRL's gather)."""
+        scored = []
+        for index, prompts in enumerate(micro_batches):
+            position = index * self.accelerator.num_processes + self.accelerator.process_index
+            rollouts = self.generate(prompts, self.sampling_seed(position))
+            rewards, per_reward = self.score(rollouts)
+            for round_ in range(1, self.max_resample_times + 1 if self.resample_tied_groups else 1):
+                groups = tied_groups(rewards, self.sampling.num_generations)
+                if not groups:
+                    break
+                rollouts, rewards, per_reward = self.resample(rollouts, rewards, per_reward, groups, position, round_)
+            scored.append((rollouts, rewards, per_reward))
+        if self.resample_tied_groups:  # groups replaced in this step by this process
+            self.metrics["tied_groups_resampled"].append(float(self.resampled))
+            self.resampled = 0
+        local = torch.cat([rollout_table(*item) for item in scored]).to(self.args.device)
+        table = self.accelerator.gather(local).cpu()  # [completions of all processes, rewards + 3]
+        advantages, tied = group_advantages(
+            table[:, -3], self.sampling.num_generations, self.scale_rewards, self.advantage_estimator
+        )
+        self.record_rollout_metrics(table, tied)
+        start = self.accelerator.process_index * len(local)
+        batches = []
+        for rollouts, rewards, per_reward in scored:
+            count = len(rewards)
+            batches.append(self.make_batch(rollouts, rewards, per_reward, advantages[start : start + count]))
+            start += count
+        return batches
+
+    def resample(self, rollouts: Rollouts, rewards, per_reward, groups: list[int], position: int, round_: int):
+        """DAPO's dynamic sampling: the tied `groups` (all rewards equal, no signal) replaced by the rollouts of as
+        many prompts drawn afresh from the training data (the draw seeded like the sampling, so a resumed run
+        draws the same); the replacements may be tied again, and are then resampled in the next round."""
+        seed = self.sampling_seed(position, round_)
+        draw = torch.randint(len(self.train_dataset), (len(groups),), generator=torch.Generator().manual_seed(seed))
+        fresh = self.generate([self.train_dataset[int(i)] for i in draw], seed)
+        fresh_rewards, fresh_per_reward = self.score(fresh)
+        self.resampled += len(groups)
+        size = self.sampling.num_generations
+
+        def spliced(old: list, new: list) -> list:
+            merged = list(old)
+            for slot, group in enumerate(groups):
+                merged[group * size : (group + 1) * size] = new[slot * size : (slot + 1) * size]
+            return merged
+
+        rollouts = replace_groups(self.collator, rollouts, groups, fresh, self.sampling)
+        rewards = torch.tensor(spliced(rewards.tolist(), fresh_rewards.tolist()), dtype=rewards.dtype)
+        per_reward = {name: spliced(values, fresh_per_reward[name]) for name, values in per_reward.items()}
+        return rollouts, rewards, per_reward
+
+    def sampling_seed(self, position: int, round_: int = 0) -> int:
+        """The seed of one micro-batch's sampling: a function of the run's seed, the step and the micro-batch's
+        place in the step's generation batch (micro-batch index x processes + rank), so each process samples
+        differently, a resumed run samples as the uninterrupted one, and one process with N accumulation steps
+        samples what N processes with one step each sample."""
+        key = f"{self.args.seed}/{self.state.global_step}/{position}/{round_}".encode()
+        return int.from_bytes(hashlib.sha256(key).digest()[:8], "little") >> 1  # distinct for every combination
+
+    def make_batch(self, rollouts: Rollouts, rewards, per_reward, advantages: torch.Tensor) -> dict[str, Any]:
         mask = rollouts.completion_mask
         if self.mask_truncated_completions:
             mask = mask * (~rollouts.truncated).unsqueeze(1).to(mask.dtype)
@@ -113,15 +181,18 @@ class GRPOTrainer(VLMTrainer):
                 )[0]
             if self.loss_settings.beta != 0.0:
                 batch["ref_logps"] = self.reference_logps(batch_model_inputs(batch), length)
-        self.record_rollout_metrics(rollouts, rewards, per_reward, tied)
         self.log_completions(rollouts, per_reward, rewards, advantages)
         return batch
 
-    def generate(self, prompts: list[Sample]) -> Rollouts:
-        """The rollouts of the current policy: by `model.generate`, or by the vLLM engine once it holds the
-        weights of this optimizer step (pushed before the first rollouts too: the run may start from an adapter)."""
+    def generate(self, prompts: list[Sample], seed: int) -> Rollouts:
+        """The rollouts of the current policy: by `model.generate` (its own RNG stream seeded with `seed`, the
+        run's RNG untouched), or by the vLLM engine once it holds the weights of this optimizer step (pushed
+        before the first rollouts too: the run may start from an adapter)."""
         if self.llm is None:
-            return generate_completions(self.model, self.collator, prompts, self.sampling)
+            devices = [self.args.device] if self.args.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                return generate_completions(self.model, self.collator, prompts, self.sampling)
         from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, push_weights
 
         if self.pushed_step != self.state.global_step:
@@ -152,6 +223,45 @@ class GRPOTrainer(VLMTrainer):
         with self.model.disable_adapter():
             return completion_logps(self.model, inputs, length, self.sampling.temperature)[0]
 
+    # --- evaluation -------------------------------------------------------------------------------------------
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Held-out rewards: a greedy reply to every eval prompt (split over the processes, gathered), generated
+        and scored as the training rollouts are (the same stops, at most max_completion_length tokens, the same
+        reward inputs): `eval_reward` (weighted, as in training) and `eval_rewards/<name>/mean`, e.g. the
+        accuracy of the replies. Logged and returned."""
+        dataset = self.eval_dataset if eval_dataset is None else eval_dataset
+        samples = dataset.samples
+        indices = rank_share(len(samples), self.args.process_index, self.args.world_size)
+        settings = dataclasses.replace(self.sampling, num_generations=1, greedy=True)
+        batch_size = self.args.per_device_eval_batch_size
+        local = []
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            rollouts = generate_completions(self.model, self.collator, [samples[i] for i in chunk], settings)
+            lengths = rollouts.completion_mask.sum(1).tolist()
+            ids = [row[:n] for row, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)]
+            local += [(i, (text, row)) for i, text, row in zip(chunk, rollouts.texts, ids, strict=True)]
+        replies = gather_replies(local)  # index -> (text, completion ids with the stop token, as in training)
+        order = sorted(replies)
+        prompts = [samples[i] for i in order]
+        texts = [replies[i][0] for i in order]
+        keys = sorted({key for sample in prompts for key in sample.extra})
+        columns: dict[str, list[Any]] = {key: [sample.extra.get(key) for sample in prompts] for key in keys}
+        columns["completion_ids"] = [replies[i][1] for i in order]
+        per_reward = score(
+            self.rewards, [prompt_text(p) for p in prompts], texts, columns, [p.source for p in prompts]
+        )
+        table = torch.tensor([[torch.nan if v is None else v for v in values] for values in per_reward.values()]).T
+        total = (table * self.reward_weights).nansum(dim=1)
+        total[torch.isnan(table).all(dim=1)] = torch.nan
+        metrics = {f"{metric_key_prefix}_reward": torch.nanmean(total).item()}
+        for column, name in enumerate(per_reward):
+            metrics[f"{metric_key_prefix}_rewards/{name}/mean"] = torch.nanmean(table[:, column]).item()
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
     # --- the step ---------------------------------------------------------------------------------------------
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -169,7 +279,7 @@ class GRPOTrainer(VLMTrainer):
             ref_logps=inputs.get("ref_logps"),
             num_items_in_batch=num_items_in_batch,
         )
-        if self.loss_settings.loss_type == "dapo" and self.model.training:
+        if self.loss_settings.loss_type in ("dapo", "cispo") and self.model.training:
             # Normalised over the whole step's tokens already: undo the Trainer's division by the accumulation
             # steps (TRL turns that division off for DAPO).
             loss = loss * self.current_gradient_accumulation_steps
@@ -184,25 +294,31 @@ class GRPOTrainer(VLMTrainer):
 
     # --- logging ----------------------------------------------------------------------------------------------
 
-    def record_rollout_metrics(self, rollouts: Rollouts, rewards, per_reward, tied) -> None:
-        for name, values in per_reward.items():
-            scored = torch.tensor([v for v in values if v is not None])
+    def record_rollout_metrics(self, table: torch.Tensor, tied: torch.Tensor) -> None:
+        """Rollout metrics of the whole generation batch (`table`: every process's `rollout_table` rows)."""
+        for column, name in enumerate(self.rewards):
+            scored = table[:, column][~torch.isnan(table[:, column])]
             if len(scored):
                 self.metrics[f"rewards/{name}/mean"].append(scored.mean().item())
                 self.metrics[f"rewards/{name}/std"].append(scored.std().item() if len(scored) > 1 else 0.0)
+        rewards, lengths, truncated = table[:, -3], table[:, -2], table[:, -1]
         self.metrics["reward"].append(torch.nanmean(rewards).item())
         self.metrics["reward_std"].append(torch.nan_to_num(rewards).std().item())
-        lengths = rollouts.completion_mask.sum(1).float()
         self.metrics["completions/mean_length"].append(lengths.mean().item())
         self.metrics["completions/max_length"].append(lengths.max().item())
-        self.metrics["completions/clipped_ratio"].append(rollouts.truncated.float().mean().item())
+        self.metrics["completions/clipped_ratio"].append(truncated.mean().item())
         groups = tied.view(-1, self.sampling.num_generations)[:, 0]
         self.metrics["frac_reward_zero_std"].append(groups.float().mean().item())  # tied groups: no signal
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """The Trainer's log (progress bar, report_to) with the rollout and loss metrics averaged since the last."""
+        """The Trainer's log (progress bar, report_to) with the rollout and loss metrics averaged since the last
+        log and over the processes (every process logs: the Trainer gathers the loss the same way)."""
         if "loss" in logs:
-            logs = {**logs, **{name: sum(values) / len(values) for name, values in self.metrics.items() if values}}
+            names = sorted(name for name, values in self.metrics.items() if values)
+            means = torch.tensor([sum(self.metrics[n]) / len(self.metrics[n]) for n in names], device=self.args.device)
+            if self.accelerator.num_processes > 1 and names:
+                means = self.accelerator.reduce(means, reduction="mean")
+            logs = {**logs, **dict(zip(names, means.tolist(), strict=True))}
             self.metrics.clear()
         super().log(logs, start_time)
 
@@ -242,6 +358,22 @@ class RepeatedWindows(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return (self.size // self.window) * self.window * self.repeats
+
+
+def tied_groups(rewards: torch.Tensor, num_generations: int) -> list[int]:
+    """The groups whose scored completions all got the same reward, or fewer than two were scored: no signal."""
+    grouped = rewards.view(-1, num_generations)
+    high = torch.where(grouped.isnan(), -torch.inf, grouped).max(1).values
+    low = torch.where(grouped.isnan(), torch.inf, grouped).min(1).values
+    return torch.nonzero(~(high > low)).flatten().tolist()
+
+
+def rollout_table(rollouts: Rollouts, rewards: torch.Tensor, per_reward: dict[str, list]) -> torch.Tensor:
+    """[completions, rewards + 3] float rows to gather across processes: each reward's score (NaN: None), the
+    weighted total, the completion's length and whether it was cut."""
+    scores = [[float("nan") if v is None else v for v in values] for values in per_reward.values()]
+    columns = [*scores, rewards.tolist(), rollouts.completion_mask.sum(1).tolist(), rollouts.truncated.tolist()]
+    return torch.tensor(columns, dtype=torch.float32).T
 
 
 def prompt_text(sample: Sample) -> str:
