@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from vlmtune.collators.base import VLMCollator
 from vlmtune.collators.gemma3 import Gemma3Collator
 from vlmtune.collators.gemma4 import Gemma4Collator
 from vlmtune.collators.glm4v import Glm4vCollator
@@ -66,6 +67,7 @@ from vlmtune.loaders import (
     smolvlm,
     video_llama3,
 )
+from vlmtune.loaders.base import load_auto
 from vlmtune.loaders.tiny import TINY_PREFIX
 
 
@@ -89,7 +91,7 @@ class Family:
     load: Callable[..., Any]  # load(path, **from_pretrained_kwargs) -> (model, processor)
     build_tiny: Callable[[Path], None]  # writes a tiny random checkpoint of the family's real classes
     collator: type  # a subclass of vlmtune.collators.base.VLMCollator
-    modules: ModulePrefixes
+    modules: ModulePrefixes | None  # None only while derived (see `derived`)
     # TO_LOAD_IMAGE entry: open images with PIL in the dataset (True) or hand the path to the processor (False).
     to_load_image: bool
     # Text that closes an assistant reply in the rendered template and is trained with it. None: the template
@@ -106,6 +108,9 @@ class Family:
     # LFM2's short convolutions) or whose image tokens attend both ways (Gemma, PaliGemma), nor cross-attention.
     packing: bool = False
     notes: str = ""
+    # Fields filled in from each checkpoint's own files before it is used (`conventional_family`; the checks in
+    # vlmtune/core/checkpoint.py): a hand-written record derives nothing, its values are checked against the files.
+    derived: tuple[str, ...] = ()
 
 
 # What a sample may hold, per family; a checkpoint whose own template accepts more or less overrides it.
@@ -120,6 +125,9 @@ class ModelEntry:
     # (capability, value) pairs where this checkpoint's chat template differs from its family's (e.g. a later
     # template revision that accepts a system prompt next to images).
     capabilities: tuple[tuple[str, bool], ...] = ()
+    # The family record once its checkpoint's files were checked and its derived fields filled in
+    # (`vlmtune.core.checkpoint.checked_entry`); None until then.
+    resolved: Family | None = None
 
     @property
     def is_tiny(self) -> bool:
@@ -128,6 +136,8 @@ class ModelEntry:
     @property
     def family(self) -> Family:
         """The family record, with this checkpoint's capability overrides applied."""
+        if self.resolved is not None:
+            return self.resolved
         family = get_family(self.family_id)
         return replace(family, **dict(self.capabilities)) if self.capabilities else family
 
@@ -146,6 +156,27 @@ def register_family(family: Family) -> Family:
         TINY_PREFIX + family.family_id, family.family_id, f"(built locally: {TINY_PREFIX}{family.family_id})"
     )
     return family
+
+
+# What a conventional family leaves to its checkpoint's files (vlmtune/loaders/convention.py).
+DERIVED_FIELDS = ("modules", "reply_end", *CAPABILITIES)
+
+
+def conventional_family(family_id: str, build_tiny: Callable[[Path], None] | None, **fixed: Any) -> Family:
+    """The record of a family that follows transformers 5's VLM conventions: loaded with AutoModelForImageTextToText
+    and AutoProcessor, batched by the shared collator, its parts, end-of-turn and capabilities derived from each
+    checkpoint's files and checked before its weights load. `fixed`: Family fields set by hand where a model breaks
+    a convention (say why in a comment on the record), e.g. `video=False`, or `collator=` for a real quirk."""
+    values: dict[str, Any] = {
+        "load": load_auto,
+        "collator": VLMCollator,
+        "modules": None,  # derived
+        "reply_end": None,  # derived
+        "to_load_image": True,
+        **fixed,
+    }
+    derived = tuple(name for name in DERIVED_FIELDS if name not in fixed)
+    return Family(family_id=family_id, build_tiny=build_tiny, derived=derived, **values)
 
 
 def register_model(model_id: str, model_family_id: str, model_hf_path: str, **capabilities: bool) -> ModelEntry:

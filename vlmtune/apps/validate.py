@@ -44,11 +44,14 @@ class ValidateArguments:
 
 
 def collator_for(model_id: str, local_path: str | None, data_args: DataArguments, trust_remote_code: bool = False):
-    """The family and collator of a registered model, with its processor only (no weights are loaded)."""
+    """The family and collator of a registered model, with its processor only (no weights are loaded), after the
+    checks of its checkpoint's own files (`vlmtune check`)."""
+    from vlmtune.core.checkpoint import checked_entry
     from vlmtune.core.modeling import load_processor
     from vlmtune.supported_models import get_model
 
     entry = get_model(model_id)
+    entry = checked_entry(entry, local_path, trust_remote_code)
     processor = load_processor(entry, local_path, trust_remote_code)
     family = entry.family
     collator = family.collator(processor, family.reply_end, data_args.model_max_length, data_args.pad_to_multiple_of)
