@@ -159,8 +159,11 @@ def check_parts(report: CheckReport, config: Any, record: ModulePrefixes | None)
     if prefixes is None:
         report.add("parts", False, "cannot be derived and the family has no record of them")
         return None
-    names = {name for name, _ in model.named_modules()}
-    missing = [p for part in vars(prefixes).values() for p in part if p not in names]
+    # A prefix names a module or a parameter (LLaVA-NeXT's `model.image_newline`); one of `others` may be absent
+    # (a checkpoint without Gemma's audio tower): that part is never trained.
+    names = {name for name, _ in model.named_modules()} | {name for name, _ in model.named_parameters()}
+    trained = (prefixes.llm, prefixes.vision_encoder, prefixes.vision_projector)
+    missing = [prefix for part in trained for prefix in part if prefix not in names]
     counts: dict[str, int] = {}
     for name, parameter in model.named_parameters():
         counts[part_of(name, prefixes)] = counts.get(part_of(name, prefixes), 0) + parameter.numel()
