@@ -3,7 +3,8 @@
     vlmtune validate --data_path train.jsonl                 # format, fields, roles, files, images, videos
     vlmtune validate --data_path train.jsonl --model_id qwen2-vl-2b-instruct --model_max_length 2048
         # ... and what the model's processor makes of each sample: does it fit without cutting image tokens,
-        # is anything left to train? (loads the processor only, never the weights)
+        # is anything left to train? (loads the processor only, never the weights; first the checks of the
+        # checkpoint's own files that `vlmtune check` shows: template, parts, tokens)
 
 Each problem names the sample (index, or line for JSONL), the field and the reason; the last line counts them.
 The exit status is 1 when any sample has an error (warnings do not count), 0 otherwise. Training runs the same
