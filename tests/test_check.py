@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
 from tests.conftest import digit_png
+from tests.template_revisions import REVISIONS
 from tests.test_masking import encode, shapes
 from vlmtune.apps.cli import main as cli_main
 from vlmtune.collators.base import VLMCollator
@@ -212,3 +214,21 @@ def test_train_refuses_before_loading_weights(alteration, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
     assert cli_main(["validate", *argv]) == 1
     assert f"check '{failed}' failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("revision", REVISIONS, ids=lambda r: f"{r.family_id}@{r.name}")
+def test_every_published_template_revision_passes_or_is_refused(revision, tmp_path):
+    """Each revision in tests/template_revisions.py, in a copy of its family's tiny checkpoint: the record's checks
+    pass, and a revision the masking core refuses fails the end-of-turn check with the same reason."""
+    folder = tmp_path / "revision"
+    shutil.copytree(tiny_path(revision.family_id), folder)
+    (folder / "chat_template.jinja").write_text(revision.template)
+    family = FAMILIES[revision.family_id]
+    if revision.system_prompt_with_images is not None:
+        family = replace(family, system_prompt_with_images=revision.system_prompt_with_images)
+    report = check_checkpoint(str(folder), family)
+    failures = [f"{c.name}: {c.detail}" for c in report.failures]
+    if revision.refused:
+        assert len(failures) == 1 and failures[0].startswith("end-of-turn:") and revision.refused in failures[0]
+    else:
+        assert failures == []

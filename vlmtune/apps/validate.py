@@ -44,15 +44,22 @@ class ValidateArguments:
     )
 
 
-def collator_for(model_id: str, local_path: str | None, data_args: DataArguments, trust_remote_code: bool = False):
-    """The family and collator of a registered model, with its processor only (no weights are loaded), after the
-    checks of its checkpoint's own files (`vlmtune check`)."""
+def collator_for(
+    model_id: str,
+    local_path: str | None,
+    data_args: DataArguments,
+    trust_remote_code: bool = False,
+    check: bool = False,
+):
+    """The family and collator of a registered model (its derived fields filled in after the checks of its
+    checkpoint's own files, `vlmtune check`, where its record leaves them to the files), with its processor only."""
     from vlmtune.core.checkpoint import checked_entry
     from vlmtune.core.modeling import load_processor
     from vlmtune.supported_models import get_model
 
     entry = get_model(model_id)
-    entry = checked_entry(entry, local_path, trust_remote_code)
+    if check or entry.family.derived:
+        entry = checked_entry(entry, local_path, trust_remote_code)
     processor = load_processor(entry, local_path, trust_remote_code)
     family = entry.family
     collator = family.collator(processor, family.reply_end, data_args.model_max_length, data_args.pad_to_multiple_of)
@@ -80,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     reward_columns = tuple(args.reward_columns) if args.task == "grpo" else None
     family, encode = None, None
     if args.model_id:
-        family, collator = collator_for(args.model_id, args.model_local_path, data_args, args.trust_remote_code)
+        family, collator = collator_for(
+            args.model_id, args.model_local_path, data_args, args.trust_remote_code, check=True
+        )
         encode = collator.encode
     paths = [data_args.data_path] + ([data_args.eval_data_path] if data_args.eval_data_path else [])
     failed = False

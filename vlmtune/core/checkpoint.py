@@ -22,7 +22,7 @@ from vlmtune.core.modeling import checkpoint_path
 from vlmtune.errors import BadSample, DataError
 from vlmtune.loaders import convention
 from vlmtune.loaders.convention import ConventionError, Parts, part_of
-from vlmtune.supported_models import CAPABILITIES, Family, ModelEntry, ModulePrefixes
+from vlmtune.supported_models import CAPABILITIES, Family, ModelEntry, ModulePrefixes, conventional_family
 
 logger = logging.getLogger("vlmtune")
 
@@ -108,7 +108,8 @@ def check_checkpoint(path: str, family: Family | None = None, trust_remote_code:
     stops = convention.stop_tokens(processor.tokenizer, generation_config)
     report.facts.append(("stop tokens", ", ".join(repr(text) for text in stops.values()) or "none"))
     check_media(report, processor)
-    modules = check_parts(report, config, family.modules if family and "modules" not in derived else None)
+    record_modules = family.modules if family and "modules" not in derived else None
+    modules = check_parts(report, config, record_modules, trust_remote_code)
     # The probes render the replies as written (nothing appended), so the template's own end-of-turn is seen.
     plain = collator_class(processor, "")
     found = convention.capabilities(plain)
@@ -118,15 +119,9 @@ def check_checkpoint(path: str, family: Family | None = None, trust_remote_code:
     accepted = {name: value and found[name].value for name, value in resolved.items()}
     check_replies(report, collator_class(processor, reply_end), plain, accepted)
     values = {"modules": modules, "reply_end": reply_end, **resolved}
-    base = family or conventional_record()
+    base = family or conventional_family("(by convention)", build_tiny=None)
     report.family = replace(base, **{name: values[name] for name in derived}) if not report.failures else family
     return report
-
-
-def conventional_record() -> Family:
-    from vlmtune.supported_models import conventional_family
-
-    return conventional_family("(by convention)", build_tiny=None)
 
 
 def check_media(report: CheckReport, processor: Any) -> None:
@@ -142,10 +137,12 @@ def check_media(report: CheckReport, processor: Any) -> None:
     report.facts.append(("media tokens", ", ".join(shown)))
 
 
-def check_parts(report: CheckReport, config: Any, record: ModulePrefixes | None) -> ModulePrefixes | None:
+def check_parts(
+    report: CheckReport, config: Any, record: ModulePrefixes | None, trust_remote_code: bool = False
+) -> ModulePrefixes | None:
     """Derived parts (or the record's), checked: each prefix names a module, each part holds parameters."""
     try:
-        model = convention.meta_model(config)
+        model = convention.meta_model(config, trust_remote_code)
     except (ValueError, KeyError, TypeError) as error:
         report.add("parts", False, f"the model cannot be built from its config on the meta device ({error})")
         return None

@@ -184,13 +184,13 @@ def media_tokens(processor: Any) -> dict[str, tuple[str, int | None]]:
     return tokens
 
 
-def meta_model(config: Any) -> Any:
+def meta_model(config: Any, trust_remote_code: bool = False) -> Any:
     """The checkpoint's model class built from its config on the meta device: module names, no memory, no weights."""
     import torch
     from transformers import AutoModelForImageTextToText
 
     with torch.device("meta"):
-        return AutoModelForImageTextToText.from_config(config)
+        return AutoModelForImageTextToText.from_config(config, trust_remote_code=trust_remote_code)
 
 
 def parts(model: Any) -> Parts:
