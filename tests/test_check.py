@@ -198,15 +198,16 @@ def test_check_names_the_failed_check(alteration, tmp_path, capsys):
     assert len(lines) == 1 and reason in lines[0]
 
 
+@pytest.mark.parametrize("command", ["train", "grpo"])
 @pytest.mark.parametrize("alteration", sorted(ALTERATIONS))
-def test_train_refuses_before_loading_weights(alteration, tmp_path, capsys):
+def test_train_refuses_before_loading_weights(alteration, command, tmp_path, capsys):
     _, failed, reason = ALTERATIONS[alteration]
     folder = altered_copy(tmp_path, alteration)
     data = tmp_path / "train.json"
     turns = [{"from": "human", "value": "<image>\nWhich digit?"}, {"from": "gpt", "value": "7"}]
     data.write_text(json.dumps([{"image": digit_png(tmp_path, "7.png", 7), "conversations": turns}]))
     argv = ["--model_id", "tiny-qwen2-vl", "--model_local_path", folder, "--data_path", str(data)]
-    code = cli_main(["train", *argv, "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--use_cpu"])
+    code = cli_main([command, *argv, "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--use_cpu"])
     err = capsys.readouterr().err
     assert code == 1
     assert f"check '{failed}' failed" in err and reason in err
