@@ -80,9 +80,6 @@ def probe_sample(shape: str) -> Sample:
     return Sample(turns=turns, system_prompt=system, source=f"{PROBE_SOURCE} ({shape})")
 
 
-SHAPES = ("single", "multi_turn", "system", "system_images", "multi_image", "video")
-
-
 def stop_tokens(tokenizer: Any, generation_config: Any) -> dict[int, str]:
     """The generation config's stop token ids (one id or a list) and the tokenizer's eos, with their text."""
     ids = getattr(generation_config, "eos_token_id", None) if generation_config is not None else None
