@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from vlmtune.arguments import CommandParser
-from vlmtune.errors import UnknownNameError
+from vlmtune.errors import ArgumentError, UnknownNameError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     from vlmtune.core.modeling import checkpoint_path
     from vlmtune.supported_models import MODELS, get_model
 
+    if args.model_id and not Path(args.model).is_dir():
+        raise ArgumentError(f"with --model_id, {args.model!r} must be a checkpoint folder (it is not a folder)")
     if args.model in MODELS or args.model_id:
         entry = get_model(args.model_id or args.model)
         path = checkpoint_path(entry, args.model if args.model_id else None)
