@@ -23,9 +23,9 @@ FAMILY_IDS = sorted(FAMILIES)
 # Families whose record's end-of-turn the convention does not reproduce, and why (their record is checked instead:
 # its reply_end must close every probe reply).
 END_OF_TURN_DIFFERS = {
-    # The tiny checkpoint's generation config stops on the tokenizer's eos <|end_of_text|> only, so no stop token
-    # follows a reply; the record trains "<end_of_utterance>", which the template writes after every reply.
-    "idefics3": None,
+    # The tiny checkpoint's generation config stops on the tokenizer's eos <|end_of_text|> only; the template writes
+    # "<end_of_utterance>" after every reply (the record trains it): which one ends a reply is ambiguous.
+    "idefics3": "refused: the template closes a reply with '<end_of_utterance>', which is no stop token",
     # No end-of-turn of its own: the next "<|user|>" (a stop token) closes a reply, which the last reply lacks;
     # Glm4vCollator appends it. The single and two-turn probes disagree: refused as ambiguous.
     "glm4v": "refused: the template closes replies differently",
@@ -63,8 +63,7 @@ def test_derivation_reproduces_the_records(family_id):
     except convention.ConventionError as error:
         end = f"refused: {error}"
     if family_id in END_OF_TURN_DIFFERS:
-        expected = END_OF_TURN_DIFFERS[family_id]
-        assert end is None if expected is None else expected in end
+        assert END_OF_TURN_DIFFERS[family_id] in end
     else:
         assert end == family.reply_end
     model = convention.meta_model(config)
@@ -233,3 +232,18 @@ def test_every_published_template_revision_passes_or_is_refused(revision, tmp_pa
         assert len(failures) == 1 and failures[0].startswith("end-of-turn:") and revision.refused in failures[0]
     else:
         assert failures == []
+
+
+@pytest.mark.parametrize("alteration", sorted(ALTERATIONS))
+def test_a_conventional_record_derives_from_the_altered_template_or_refuses(alteration, tmp_path):
+    """By convention nothing is guessed: without its end-of-turn token the template leaves a reply followed by
+    "<|im_start|>" (a special token that is no stop token), which is refused; a rewritten reply is refused; a
+    template that refuses system prompts gives a record without them."""
+    family = conventional_family("qwen2-vl-by-convention", build_tiny=qwen2_vl.build_tiny)
+    report = check_checkpoint(altered_copy(tmp_path, alteration), family)
+    failed = [check.name for check in report.failures]
+    if alteration == "refuse_system":
+        assert failed == [] and report.family.system_prompt is False and report.family.reply_end == "<|im_end|>"
+    else:
+        assert ALTERATIONS[alteration][1] in failed  # a rewritten reply also leaves no end-of-turn to derive
+        assert report.family is family  # nothing filled in from a checkpoint that failed

@@ -98,7 +98,8 @@ def check_checkpoint(path: str, family: Family | None = None, trust_remote_code:
     except (OSError, ValueError, KeyError) as error:
         report.add("files", False, f"cannot read the config or processor ({type(error).__name__}: {error})")
         return report
-    if not isinstance(getattr(processor, "chat_template", None), str):
+    template = getattr(processor, "chat_template", None)
+    if not (isinstance(template, str) or isinstance(template, dict) and "default" in template):
         report.add("files", False, "the processor has no chat template (chat_template.jinja / chat_template.json)")
         return report
     report.add("files", True, "config, processor, chat template and generation config read; no weights")

@@ -123,6 +123,8 @@ def end_of_turn(collator: VLMCollator, stops: dict[int, str]) -> str | None:
             # The window ends where the next user text starts: a stop token after it does not end this reply.
             window = text.split(SENTINEL.format(index), 1)[1].split(SECOND_QUESTION, 1)[0]
             found = sorted((window.find(stop), -len(stop), stop) for stop in stops.values() if stop and stop in window)
+            if not found:
+                refuse_unstopped_marker(collator.tokenizer, window, stops)
             followers.append(window[: found[0][0] + len(found[0][2])] if found else None)
     if len(set(followers)) > 1:
         raise ConventionError(
@@ -130,6 +132,20 @@ def end_of_turn(collator: VLMCollator, stops: dict[int, str]) -> str | None:
             "is ambiguous"
         )
     return followers[0]
+
+
+def refuse_unstopped_marker(tokenizer: Any, window: str, stops: dict[int, str]) -> None:
+    """A reply followed by a special token that is no stop token (Idefics3's "<end_of_utterance>" where the
+    generation config stops on eos only): whether it or an appended eos ends a reply is ambiguous."""
+    specials = {token.content for token in tokenizer.added_tokens_decoder.values() if token.special}
+    follows = next(
+        (token for token in sorted(specials, key=len, reverse=True) if window.lstrip().startswith(token)), None
+    )
+    if follows:
+        raise ConventionError(
+            f"the template closes a reply with {follows!r}, which is no stop token of the generation config "
+            f"({', '.join(map(repr, stops.values()))}): whether it or an appended eos ends a reply is ambiguous"
+        )
 
 
 def capabilities(collator: VLMCollator) -> dict[str, Capability]:
