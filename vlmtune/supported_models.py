@@ -89,7 +89,9 @@ class ModulePrefixes:
 class Family:
     family_id: str
     load: Callable[..., Any]  # load(path, **from_pretrained_kwargs) -> (model, processor)
-    build_tiny: Callable[[Path], None]  # writes a tiny random checkpoint of the family's real classes
+    # Writes a tiny random checkpoint of the family's real classes (None only for the anonymous record that
+    # `vlmtune check FOLDER` derives for a folder of no registered family).
+    build_tiny: Callable[[Path], None] | None
     collator: type  # a subclass of vlmtune.collators.base.VLMCollator
     modules: ModulePrefixes | None  # None only while derived (see `derived`)
     # TO_LOAD_IMAGE entry: open images with PIL in the dataset (True) or hand the path to the processor (False).
