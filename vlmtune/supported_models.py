@@ -17,14 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from vlmtune.collators.base import VLMCollator
-from vlmtune.collators.gemma3 import Gemma3Collator
 from vlmtune.collators.gemma4 import Gemma4Collator
 from vlmtune.collators.glm4v import Glm4vCollator
 from vlmtune.collators.idefics3 import Idefics3Collator
-from vlmtune.collators.internvl import InternVLCollator
-from vlmtune.collators.lfm2_vl import Lfm2VlCollator
 from vlmtune.collators.llama4 import Llama4Collator
-from vlmtune.collators.llava import LlavaCollator
 from vlmtune.collators.llava_composed import ComposedCollator
 from vlmtune.collators.llava_next import LlavaNextCollator
 from vlmtune.collators.llava_onevision import LlavaOnevisionCollator
@@ -37,7 +33,6 @@ from vlmtune.collators.pixtral import PixtralCollator
 from vlmtune.collators.qwen2_vl import Qwen2VLCollator
 from vlmtune.collators.qwen3_vl import Qwen3_5Collator, Qwen3VLCollator
 from vlmtune.collators.smolvlm import SmolVLMCollator
-from vlmtune.collators.video_llama3 import VideoLlama3Collator
 from vlmtune.datasets import TO_LOAD_IMAGE
 from vlmtune.errors import UnknownNameError
 from vlmtune.loaders import (
@@ -280,9 +275,9 @@ QWEN_VL_MODULES = ModulePrefixes(
 register_family(
     Family(
         family_id="llava-1.5",
-        load=llava.load,
+        load=load_auto,
         build_tiny=llava.build_tiny,
-        collator=LlavaCollator,
+        collator=VLMCollator,
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end=None,
@@ -385,9 +380,9 @@ register_family(
 register_family(
     Family(
         family_id="gemma3",
-        load=gemma3.load,
+        load=load_auto,
         build_tiny=gemma3.build_tiny,
-        collator=Gemma3Collator,
+        collator=VLMCollator,
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<end_of_turn>",
@@ -398,9 +393,9 @@ register_family(
 register_family(
     Family(
         family_id="internvl",
-        load=internvl.load,
+        load=load_auto,
         build_tiny=internvl.build_tiny,
-        collator=InternVLCollator,
+        collator=VLMCollator,
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<|im_end|>",
@@ -441,9 +436,9 @@ register_family(
 register_family(
     Family(
         family_id="llava-interleave",
-        load=llava_interleave.load,
+        load=load_auto,
         build_tiny=llava_interleave.build_tiny,
-        collator=LlavaCollator,
+        collator=VLMCollator,
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<|im_end|>",
@@ -470,9 +465,9 @@ register_family(
 register_family(
     Family(
         family_id="lfm2-vl",
-        load=lfm2_vl.load,
+        load=load_auto,
         build_tiny=lfm2_vl.build_tiny,
-        collator=Lfm2VlCollator,
+        collator=VLMCollator,
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<|im_end|>",
@@ -506,9 +501,9 @@ register_family(
 register_family(
     Family(
         family_id="video-llama3",
-        load=video_llama3.load,
+        load=load_auto,
         build_tiny=video_llama3.build_tiny,
-        collator=VideoLlama3Collator,
+        collator=VLMCollator,
         modules=ModulePrefixes(
             vision_encoder=("model.vision_model",),
             vision_projector=("model.projector",),
@@ -613,7 +608,7 @@ register_family(
         family_id="gemma3n",
         load=gemma3n.load,
         build_tiny=gemma3n.build_tiny,
-        collator=Gemma3Collator,
+        collator=VLMCollator,
         modules=GEMMA_AUDIO_MODULES,
         to_load_image=True,
         reply_end="<end_of_turn>",

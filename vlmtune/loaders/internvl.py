@@ -16,7 +16,6 @@ The released prompt format (chat_template.json of the -hf checkpoints, ChatML on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -29,7 +28,7 @@ from transformers import (
     Qwen2Config,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.tiny import train_tokenizer
 
 # Our own Jinja for the released format above.
@@ -63,10 +62,6 @@ TINY_IMAGE_SIZE = 32
 TINY_PATCH_SIZE = 8
 TINY_TOKENS_PER_TILE = 4
 TINY_MAX_TILES = 2
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, InternVLForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:
