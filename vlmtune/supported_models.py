@@ -289,7 +289,7 @@ register_family(
 register_family(
     Family(
         family_id="qwen2-vl",
-        load=qwen2_vl.load,
+        load=load_auto,
         build_tiny=qwen2_vl.build_tiny,
         collator=Qwen2VLCollator,
         modules=QWEN_VL_MODULES,
@@ -303,7 +303,7 @@ register_family(
 register_family(
     Family(
         family_id="qwen2.5-vl",
-        load=qwen2_vl.load_2_5,
+        load=load_auto,
         build_tiny=qwen2_vl.build_tiny_2_5,
         collator=Qwen2VLCollator,
         modules=QWEN_VL_MODULES,
@@ -317,7 +317,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-next",
-        load=llava_next.load,
+        load=load_auto,
         build_tiny=llava_next.build_tiny,
         collator=LlavaNextCollator,
         modules=LLAVA_TILED_MODULES,
@@ -331,7 +331,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-onevision",
-        load=llava_onevision.load,
+        load=load_auto,
         build_tiny=llava_onevision.build_tiny,
         collator=LlavaOnevisionCollator,
         modules=LLAVA_TILED_MODULES,
@@ -365,7 +365,7 @@ register_family(
 register_family(
     Family(
         family_id="smolvlm",
-        load=smolvlm.load,
+        load=load_auto,
         build_tiny=smolvlm.build_tiny,
         collator=SmolVLMCollator,
         modules=IDEFICS3_MODULES,
@@ -408,7 +408,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-next-vicuna",
-        load=llava_next.load,
+        load=load_auto,
         build_tiny=llava_next.build_tiny_vicuna,
         collator=LlavaNextCollator,
         modules=LLAVA_TILED_MODULES,
@@ -422,7 +422,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-next-34b",
-        load=llava_next.load,
+        load=load_auto,
         build_tiny=llava_next.build_tiny_34b,
         collator=LlavaNextCollator,
         modules=LLAVA_TILED_MODULES,
@@ -450,7 +450,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-next-video",
-        load=llava_next_video.load,
+        load=load_auto,
         build_tiny=llava_next_video.build_tiny,
         collator=LlavaNextCollator,
         modules=LLAVA_TILED_MODULES,
@@ -519,7 +519,7 @@ register_family(
 register_family(
     Family(
         family_id="mistral3",
-        load=mistral3.load,
+        load=load_auto,
         build_tiny=mistral3.build_tiny,
         collator=Mistral3Collator,
         modules=LLAVA_MODULES,
@@ -533,7 +533,7 @@ register_family(
 register_family(
     Family(
         family_id="pixtral",
-        load=pixtral.load,
+        load=load_auto,
         build_tiny=pixtral.build_tiny,
         collator=PixtralCollator,
         modules=LLAVA_MODULES,
@@ -547,7 +547,7 @@ register_family(
 register_family(
     Family(
         family_id="paligemma",
-        load=paligemma.load,
+        load=load_auto,
         build_tiny=paligemma.build_tiny,
         collator=PaliGemmaCollator,
         modules=LLAVA_MODULES,
@@ -570,7 +570,7 @@ GEMMA_AUDIO_MODULES = ModulePrefixes(
 register_family(
     Family(
         family_id="gemma4",
-        load=gemma4.load,
+        load=load_auto,
         build_tiny=gemma4.build_tiny,
         collator=Gemma4Collator,
         modules=GEMMA_AUDIO_MODULES,
@@ -628,7 +628,7 @@ QWEN3_VL_MODULES = ModulePrefixes(
 register_family(
     Family(
         family_id="qwen3-vl",
-        load=qwen3_vl.load,
+        load=load_auto,
         build_tiny=qwen3_vl.build_tiny,
         collator=Qwen3VLCollator,
         modules=QWEN3_VL_MODULES,
@@ -643,7 +643,7 @@ register_family(
 register_family(
     Family(
         family_id="qwen3-vl-moe",
-        load=qwen3_vl.load_moe,
+        load=load_auto,
         build_tiny=qwen3_vl.build_tiny_moe,
         collator=Qwen3VLCollator,
         modules=QWEN3_VL_MODULES,
@@ -658,7 +658,7 @@ register_family(
 register_family(
     Family(
         family_id="qwen3.5",
-        load=qwen3_5.load,
+        load=load_auto,
         build_tiny=qwen3_5.build_tiny,
         collator=Qwen3_5Collator,
         modules=QWEN_VL_MODULES,
@@ -672,7 +672,7 @@ register_family(
 register_family(
     Family(
         family_id="qwen3.5-moe",
-        load=qwen3_5.load_moe,
+        load=load_auto,
         build_tiny=qwen3_5.build_tiny_moe,
         collator=Qwen3_5Collator,
         modules=QWEN_VL_MODULES,
@@ -686,7 +686,7 @@ register_family(
 register_family(
     Family(
         family_id="llama-3.2-vision",
-        load=mllama.load,
+        load=load_auto,
         build_tiny=mllama.build_tiny,
         collator=MllamaCollator,
         modules=ModulePrefixes(
@@ -750,7 +750,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-composed",
-        load=llava_composed.load,
+        load=load_auto,
         build_tiny=llava_composed.build_tiny,
         collator=ComposedCollator,
         modules=LLAVA_MODULES,

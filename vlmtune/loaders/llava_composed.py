@@ -26,7 +26,6 @@ from transformers import (
     CLIPVisionModel,
     LlamaConfig,
     LlamaForCausalLM,
-    LlavaForConditionalGeneration,
     Qwen3Config,
     Qwen3ForCausalLM,
     SiglipImageProcessor,
@@ -34,7 +33,7 @@ from transformers import (
     SiglipVisionModel,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, tiny_text_config
 from vlmtune.loaders.tiny import ensure_tiny_checkpoint, train_tokenizer
 
 TINY_IMAGE_SIZE = 32
@@ -48,10 +47,6 @@ QWEN3_TEXT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, LlavaForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

@@ -20,7 +20,6 @@ Template revisions tested (tests/template_revisions.py, tests/test_templates.py;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -33,7 +32,7 @@ from transformers import (
     SiglipVisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.tiny import train_tokenizer
 
 # The prompt format of https://huggingface.co/llava-hf/llava-onevision-qwen2-0.5b-ov-hf (also -7b-ov-hf, -72b-ov-hf;
@@ -60,10 +59,6 @@ CHAT_TEMPLATE = (
 TINY_IMAGE_SIZE = 16
 TINY_PATCH_SIZE = 8
 TINY_PINPOINTS = [[16 * h, 16 * w] for h in (1, 2, 3) for w in (1, 2, 3)]
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, LlavaOnevisionForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:
