@@ -24,6 +24,7 @@ import yaml
 from transformers import set_seed
 
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
+from vlmtune.core.checkpoint import checked_entry
 from vlmtune.core.distributed import check_engine
 from vlmtune.core.fast_paths import apply_max_pixels, check_fast_paths
 from vlmtune.core.modeling import count_parameters, load_model, set_trainable
@@ -125,11 +126,13 @@ def save_outputs(trainer: VLMTrainer, processor, args: tuple, output_dir: Path) 
 
 
 def check_run(model_args: ModelArguments, training_args: TrainingArguments) -> ModelEntry:
-    """The registered model of the run, after the checks that need no data or weights (engine, fast paths)."""
+    """The registered model of the run, after the checks that need no data or weights (engine, fast paths, and the
+    checkpoint's own files: template, parts, tokens; `vlmtune check` shows them), a conventional family's derived
+    fields filled in."""
     entry = get_model(model_args.model_id)  # unknown ids fail here, before anything is loaded
     check_engine(model_args, training_args)  # e.g. QLoRA with ZeRO-3 / FSDP, refused with the reason
     check_fast_paths(model_args.attn_implementation, training_args.use_liger_kernel)
-    return entry
+    return checked_entry(entry, model_args.model_local_path, model_args.trust_remote_code)
 
 
 def load_model_and_collator(entry: ModelEntry, model_args: ModelArguments, data_args: DataArguments):

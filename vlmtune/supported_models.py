@@ -18,14 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from vlmtune.collators.base import VLMCollator
-from vlmtune.collators.gemma3 import Gemma3Collator
 from vlmtune.collators.gemma4 import Gemma4Collator
 from vlmtune.collators.glm4v import Glm4vCollator
 from vlmtune.collators.idefics3 import Idefics3Collator
-from vlmtune.collators.internvl import InternVLCollator
-from vlmtune.collators.lfm2_vl import Lfm2VlCollator
 from vlmtune.collators.llama4 import Llama4Collator
-from vlmtune.collators.llava import LlavaCollator
 from vlmtune.collators.llava_composed import ComposedCollator
 from vlmtune.collators.llava_next import LlavaNextCollator
 from vlmtune.collators.llava_onevision import LlavaOnevisionCollator
@@ -38,7 +34,6 @@ from vlmtune.collators.pixtral import PixtralCollator
 from vlmtune.collators.qwen2_vl import Qwen2VLCollator
 from vlmtune.collators.qwen3_vl import Qwen3_5Collator, Qwen3VLCollator
 from vlmtune.collators.smolvlm import SmolVLMCollator
-from vlmtune.collators.video_llama3 import VideoLlama3Collator
 from vlmtune.datasets import TO_LOAD_IMAGE
 from vlmtune.errors import UnknownNameError
 from vlmtune.loaders import (
@@ -71,6 +66,7 @@ from vlmtune.loaders import (
     smolvlm,
     video_llama3,
 )
+from vlmtune.loaders.base import load_auto
 from vlmtune.loaders.tiny import TINY_PREFIX
 
 
@@ -92,9 +88,11 @@ class ModulePrefixes:
 class Family:
     family_id: str
     load: Callable[..., Any]  # load(path, **from_pretrained_kwargs) -> (model, processor)
-    build_tiny: Callable[[Path], None]  # writes a tiny random checkpoint of the family's real classes
+    # Writes a tiny random checkpoint of the family's real classes (None only for the anonymous record that
+    # `vlmtune check FOLDER` derives for a folder of no registered family).
+    build_tiny: Callable[[Path], None] | None
     collator: type  # a subclass of vlmtune.collators.base.VLMCollator
-    modules: ModulePrefixes
+    modules: ModulePrefixes | None  # None only while derived (see `derived`)
     # TO_LOAD_IMAGE entry: open images with PIL in the dataset (True) or hand the path to the processor (False).
     to_load_image: bool
     # Text that closes an assistant reply in the rendered template and is trained with it. None: the template
@@ -114,6 +112,9 @@ class Family:
     # "processor default: ..." where transformers' processor ships the template. README's families table shows it.
     template_source: str = ""
     notes: str = ""
+    # Fields filled in from each checkpoint's own files before it is used (`conventional_family`; the checks in
+    # vlmtune/core/checkpoint.py): a hand-written record derives nothing, its values are checked against the files.
+    derived: tuple[str, ...] = ()
 
 
 # What a sample may hold, per family; a checkpoint whose own template accepts more or less overrides it.
@@ -128,6 +129,9 @@ class ModelEntry:
     # (capability, value) pairs where this checkpoint's chat template differs from its family's (e.g. a later
     # template revision that accepts a system prompt next to images).
     capabilities: tuple[tuple[str, bool], ...] = ()
+    # The family record once its checkpoint's files were checked and its derived fields filled in
+    # (`vlmtune.core.checkpoint.checked_entry`); None until then.
+    resolved: Family | None = None
 
     @property
     def is_tiny(self) -> bool:
@@ -136,6 +140,8 @@ class ModelEntry:
     @property
     def family(self) -> Family:
         """The family record, with this checkpoint's capability overrides applied."""
+        if self.resolved is not None:
+            return self.resolved
         family = get_family(self.family_id)
         return replace(family, **dict(self.capabilities)) if self.capabilities else family
 
@@ -154,6 +160,27 @@ def register_family(family: Family) -> Family:
         TINY_PREFIX + family.family_id, family.family_id, f"(built locally: {TINY_PREFIX}{family.family_id})"
     )
     return family
+
+
+# What a conventional family leaves to its checkpoint's files (vlmtune/loaders/convention.py).
+DERIVED_FIELDS = ("modules", "reply_end", *CAPABILITIES)
+
+
+def conventional_family(family_id: str, build_tiny: Callable[[Path], None] | None, **fixed: Any) -> Family:
+    """The record of a family that follows transformers 5's VLM conventions: loaded with AutoModelForImageTextToText
+    and AutoProcessor, batched by the shared collator, its parts, end-of-turn and capabilities derived from each
+    checkpoint's files and checked before its weights load. `fixed`: Family fields set by hand where a model breaks
+    a convention (say why in a comment on the record), e.g. `video=False`, or `collator=` for a real quirk."""
+    values: dict[str, Any] = {
+        "load": load_auto,
+        "collator": VLMCollator,
+        "modules": None,  # derived
+        "reply_end": None,  # derived
+        "to_load_image": True,
+        **fixed,
+    }
+    derived = tuple(name for name in DERIVED_FIELDS if name not in fixed)
+    return Family(family_id=family_id, build_tiny=build_tiny, derived=derived, **values)
 
 
 def register_model(model_id: str, model_family_id: str, model_hf_path: str, **capabilities: bool) -> ModelEntry:
@@ -255,9 +282,9 @@ QWEN_VL_MODULES = ModulePrefixes(
 register_family(
     Family(
         family_id="llava-1.5",
-        load=llava.load,
+        load=load_auto,
         build_tiny=llava.build_tiny,
-        collator=LlavaCollator,
+        collator=VLMCollator,
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end=None,
@@ -270,7 +297,7 @@ register_family(
 register_family(
     Family(
         family_id="qwen2-vl",
-        load=qwen2_vl.load,
+        load=load_auto,
         build_tiny=qwen2_vl.build_tiny,
         collator=Qwen2VLCollator,
         modules=QWEN_VL_MODULES,
@@ -285,7 +312,7 @@ register_family(
 register_family(
     Family(
         family_id="qwen2.5-vl",
-        load=qwen2_vl.load_2_5,
+        load=load_auto,
         build_tiny=qwen2_vl.build_tiny_2_5,
         collator=Qwen2VLCollator,
         modules=QWEN_VL_MODULES,
@@ -300,7 +327,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-next",
-        load=llava_next.load,
+        load=load_auto,
         build_tiny=llava_next.build_tiny,
         collator=LlavaNextCollator,
         modules=LLAVA_TILED_MODULES,
@@ -315,7 +342,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-onevision",
-        load=llava_onevision.load,
+        load=load_auto,
         build_tiny=llava_onevision.build_tiny,
         collator=LlavaOnevisionCollator,
         modules=LLAVA_TILED_MODULES,
@@ -381,7 +408,7 @@ register_family(
 register_family(
     Family(
         family_id="smolvlm",
-        load=smolvlm.load,
+        load=load_auto,
         build_tiny=smolvlm.build_tiny,
         collator=SmolVLMCollator,
         modules=IDEFICS3_MODULES,
@@ -397,9 +424,9 @@ register_family(
 register_family(
     Family(
         family_id="gemma3",
-        load=gemma3.load,
+        load=load_auto,
         build_tiny=gemma3.build_tiny,
-        collator=Gemma3Collator,
+        collator=VLMCollator,
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<end_of_turn>",
@@ -411,9 +438,9 @@ register_family(
 register_family(
     Family(
         family_id="internvl",
-        load=internvl.load,
+        load=load_auto,
         build_tiny=internvl.build_tiny,
-        collator=InternVLCollator,
+        collator=VLMCollator,
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<|im_end|>",
@@ -427,7 +454,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-next-vicuna",
-        load=llava_next.load,
+        load=load_auto,
         build_tiny=llava_next.build_tiny_vicuna,
         collator=LlavaNextCollator,
         modules=LLAVA_TILED_MODULES,
@@ -442,7 +469,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-next-34b",
-        load=llava_next.load,
+        load=load_auto,
         build_tiny=llava_next.build_tiny_34b,
         collator=LlavaNextCollator,
         modules=LLAVA_TILED_MODULES,
@@ -457,9 +484,9 @@ register_family(
 register_family(
     Family(
         family_id="llava-interleave",
-        load=llava_interleave.load,
+        load=load_auto,
         build_tiny=llava_interleave.build_tiny,
-        collator=LlavaCollator,
+        collator=VLMCollator,
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<|im_end|>",
@@ -472,7 +499,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-next-video",
-        load=llava_next_video.load,
+        load=load_auto,
         build_tiny=llava_next_video.build_tiny,
         collator=LlavaNextCollator,
         modules=LLAVA_TILED_MODULES,
@@ -488,9 +515,9 @@ register_family(
 register_family(
     Family(
         family_id="lfm2-vl",
-        load=lfm2_vl.load,
+        load=load_auto,
         build_tiny=lfm2_vl.build_tiny,
-        collator=Lfm2VlCollator,
+        collator=VLMCollator,
         modules=LLAVA_MODULES,
         to_load_image=True,
         reply_end="<|im_end|>",
@@ -526,9 +553,9 @@ register_family(
 register_family(
     Family(
         family_id="video-llama3",
-        load=video_llama3.load,
+        load=load_auto,
         build_tiny=video_llama3.build_tiny,
-        collator=VideoLlama3Collator,
+        collator=VLMCollator,
         modules=ModulePrefixes(
             vision_encoder=("model.vision_model",),
             vision_projector=("model.projector",),
@@ -545,7 +572,7 @@ register_family(
 register_family(
     Family(
         family_id="mistral3",
-        load=mistral3.load,
+        load=load_auto,
         build_tiny=mistral3.build_tiny,
         collator=Mistral3Collator,
         modules=LLAVA_MODULES,
@@ -560,7 +587,7 @@ register_family(
 register_family(
     Family(
         family_id="pixtral",
-        load=pixtral.load,
+        load=load_auto,
         build_tiny=pixtral.build_tiny,
         collator=PixtralCollator,
         modules=LLAVA_MODULES,
@@ -575,7 +602,7 @@ register_family(
 register_family(
     Family(
         family_id="paligemma",
-        load=paligemma.load,
+        load=load_auto,
         build_tiny=paligemma.build_tiny,
         collator=PaliGemmaCollator,
         modules=LLAVA_MODULES,
@@ -599,7 +626,7 @@ GEMMA_AUDIO_MODULES = ModulePrefixes(
 register_family(
     Family(
         family_id="gemma4",
-        load=gemma4.load,
+        load=load_auto,
         build_tiny=gemma4.build_tiny,
         collator=Gemma4Collator,
         modules=GEMMA_AUDIO_MODULES,
@@ -639,7 +666,7 @@ register_family(
         family_id="gemma3n",
         load=gemma3n.load,
         build_tiny=gemma3n.build_tiny,
-        collator=Gemma3Collator,
+        collator=VLMCollator,
         modules=GEMMA_AUDIO_MODULES,
         to_load_image=True,
         reply_end="<end_of_turn>",
@@ -660,7 +687,7 @@ QWEN3_VL_MODULES = ModulePrefixes(
 register_family(
     Family(
         family_id="qwen3-vl",
-        load=qwen3_vl.load,
+        load=load_auto,
         build_tiny=qwen3_vl.build_tiny,
         collator=Qwen3VLCollator,
         modules=QWEN3_VL_MODULES,
@@ -676,7 +703,7 @@ register_family(
 register_family(
     Family(
         family_id="qwen3-vl-moe",
-        load=qwen3_vl.load_moe,
+        load=load_auto,
         build_tiny=qwen3_vl.build_tiny_moe,
         collator=Qwen3VLCollator,
         modules=QWEN3_VL_MODULES,
@@ -692,7 +719,7 @@ register_family(
 register_family(
     Family(
         family_id="qwen3.5",
-        load=qwen3_5.load,
+        load=load_auto,
         build_tiny=qwen3_5.build_tiny,
         collator=Qwen3_5Collator,
         modules=QWEN_VL_MODULES,
@@ -707,7 +734,7 @@ register_family(
 register_family(
     Family(
         family_id="qwen3.5-moe",
-        load=qwen3_5.load_moe,
+        load=load_auto,
         build_tiny=qwen3_5.build_tiny_moe,
         collator=Qwen3_5Collator,
         modules=QWEN_VL_MODULES,
@@ -722,7 +749,7 @@ register_family(
 register_family(
     Family(
         family_id="llama-3.2-vision",
-        load=mllama.load,
+        load=load_auto,
         build_tiny=mllama.build_tiny,
         collator=MllamaCollator,
         modules=ModulePrefixes(
@@ -789,7 +816,7 @@ register_family(
 register_family(
     Family(
         family_id="llava-composed",
-        load=llava_composed.load,
+        load=load_auto,
         build_tiny=llava_composed.build_tiny,
         collator=ComposedCollator,
         modules=LLAVA_MODULES,

@@ -2,6 +2,7 @@
 
 vlmtune train --model_id tiny-qwen2-vl --data_path train.json --output_dir out
 vlmtune validate --data_path train.json [--model_id tiny-qwen2-vl]    # every problem in the data, at once
+vlmtune check tiny-qwen2-vl        # end-of-turn, parts, media tokens, capabilities from its own files
 vlmtune preview --model_id tiny-qwen2-vl --data_path train.json       # what is trained, marked
 vlmtune merge output/lora-run output/merged              # adapter + base -> standalone checkpoint
 vlmtune chat output/merged --image a.png --prompt "Which digit?"
@@ -38,6 +39,7 @@ import sys
 COMMANDS = {
     "train": ("vlmtune.train", "finetune a registered model (vlmtune train --help)"),
     "validate": ("vlmtune.apps.validate", "check a data file and report every problem at once"),
+    "check": ("vlmtune.apps.check", "derive and check a checkpoint's template, parts and tokens (no weights)"),
     "preview": ("vlmtune.apps.preview", "show samples as the model sees them, trained spans marked"),
     "merge": ("vlmtune.serving.merge", "merge a LoRA adapter output into its base model (vlmtune merge --help)"),
     "chat": ("vlmtune.serving.chat", "answer a prompt with an image/video, or a data file (vlmtune chat --help)"),

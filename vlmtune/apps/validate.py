@@ -3,7 +3,8 @@
     vlmtune validate --data_path train.jsonl                 # format, fields, roles, files, images, videos
     vlmtune validate --data_path train.jsonl --model_id qwen2-vl-2b-instruct --model_max_length 2048
         # ... and what the model's processor makes of each sample: does it fit without cutting image tokens,
-        # is anything left to train? (loads the processor only, never the weights)
+        # is anything left to train? (loads the processor only, never the weights; first the checks of the
+        # checkpoint's own files that `vlmtune check` shows: template, parts, tokens)
 
 Each problem names the sample (index, or line for JSONL), the field and the reason; the last line counts them.
 The exit status is 1 when any sample has an error (warnings do not count), 0 otherwise. Training runs the same
@@ -43,12 +44,22 @@ class ValidateArguments:
     )
 
 
-def collator_for(model_id: str, local_path: str | None, data_args: DataArguments, trust_remote_code: bool = False):
-    """The family and collator of a registered model, with its processor only (no weights are loaded)."""
+def collator_for(
+    model_id: str,
+    local_path: str | None,
+    data_args: DataArguments,
+    trust_remote_code: bool = False,
+    check: bool = False,
+):
+    """The family and collator of a registered model (its derived fields filled in after the checks of its
+    checkpoint's own files, `vlmtune check`, where its record leaves them to the files), with its processor only."""
+    from vlmtune.core.checkpoint import checked_entry
     from vlmtune.core.modeling import load_processor
     from vlmtune.supported_models import get_model
 
     entry = get_model(model_id)
+    if check or entry.family.derived:
+        entry = checked_entry(entry, local_path, trust_remote_code)
     processor = load_processor(entry, local_path, trust_remote_code)
     family = entry.family
     collator = family.collator(processor, family.reply_end, data_args.model_max_length, data_args.pad_to_multiple_of)
@@ -76,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     reward_columns = tuple(args.reward_columns) if args.task == "grpo" else None
     family, encode = None, None
     if args.model_id:
-        family, collator = collator_for(args.model_id, args.model_local_path, data_args, args.trust_remote_code)
+        family, collator = collator_for(
+            args.model_id, args.model_local_path, data_args, args.trust_remote_code, check=True
+        )
         encode = collator.encode
     paths = [data_args.data_path] + ([data_args.eval_data_path] if data_args.eval_data_path else [])
     failed = False

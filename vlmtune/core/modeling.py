@@ -12,12 +12,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from vlmtune.loaders.convention import PARTS, part_of  # noqa: F401  (PARTS: also imported from here)
 from vlmtune.loaders.tiny import ensure_tiny_checkpoint
 from vlmtune.supported_models import ModelEntry, ModulePrefixes
 
 logger = logging.getLogger(__name__)
 
-PARTS = ("vision_encoder", "vision_projector", "llm", "others")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -42,16 +42,6 @@ def load_processor(entry: ModelEntry, local_path: str | None = None, trust_remot
     from transformers import AutoProcessor
 
     return AutoProcessor.from_pretrained(checkpoint_path(entry, local_path), trust_remote_code=trust_remote_code)
-
-
-def part_of(name: str, prefixes: ModulePrefixes) -> str:
-    """The part ('llm', 'vision_encoder', ...) a module or parameter path belongs to; longest prefix wins."""
-    best, best_length = "others", -1
-    for part in PARTS:
-        for prefix in getattr(prefixes, part):
-            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best_length:
-                best, best_length = part, len(prefix)
-    return best
 
 
 def part_roots(model: nn.Module, prefixes: ModulePrefixes, part: str) -> list[str]:

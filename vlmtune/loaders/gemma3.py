@@ -22,7 +22,6 @@ The released prompt format (chat template of google/gemma-3-4b-it, -12b-it, -27b
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -33,7 +32,11 @@ from transformers import (
     Gemma3TextConfig,
 )
 
-from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_siglip_config, tiny_text_config
+from vlmtune.loaders.base import (
+    save_tiny,
+    tiny_siglip_config,
+    tiny_text_config,
+)
 from vlmtune.loaders.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
 
 # Our own Jinja for the released format above (the system text is folded into the first user turn).
@@ -69,10 +72,6 @@ MARKERS = ["<start_of_turn>", "<end_of_turn>"]
 TINY_IMAGE_SIZE = 32
 TINY_PATCH_SIZE = 8
 TINY_TOKENS_PER_IMAGE = 4
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Gemma3ForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

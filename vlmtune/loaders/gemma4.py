@@ -33,7 +33,6 @@ sets them explicitly (and the per-layer input embedding width), or its full-atte
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -47,7 +46,7 @@ from transformers import (
     Gemma4VisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.tiny import train_tokenizer
 
 # Our own Jinja for the released format above (no tools, no thinking).
@@ -95,10 +94,6 @@ MARKERS = ["<|turn>", "<turn|>", "<|channel>", "<channel|>", "<|think|>", "<|vid
 TINY_PATCH_SIZE = 8
 TINY_POOLING = 3
 TINY_SOFT_TOKENS = 70
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Gemma4ForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

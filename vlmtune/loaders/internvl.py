@@ -16,7 +16,6 @@ The released prompt format (chat_template.json of the -hf checkpoints, ChatML on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -31,7 +30,6 @@ from transformers import (
 
 from vlmtune.loaders.base import (
     TINY_VISION_SIZES,
-    load_model_and_processor,
     save_tiny,
     tiny_chatml_tokenizer,
     tiny_text_config,
@@ -68,10 +66,6 @@ TINY_IMAGE_SIZE = 32
 TINY_PATCH_SIZE = 8
 TINY_TOKENS_PER_TILE = 4
 TINY_MAX_TILES = 2
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, InternVLForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

@@ -22,7 +22,6 @@ onnx-community/LFM2-VL-3B-ONNX ships the same template):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -34,7 +33,7 @@ from transformers import (
     Siglip2VisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.tiny import train_tokenizer
 
 # The released template, as published (it is short enough to keep verbatim).
@@ -64,10 +63,6 @@ TINY_IMAGE_KWARGS = {
     "tile_size": 64,
     "max_tiles": 9,
 }
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Lfm2VlForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

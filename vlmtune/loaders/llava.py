@@ -9,7 +9,6 @@ Template revisions tested (tests/template_revisions.py, tests/test_templates.py;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -21,7 +20,7 @@ from transformers import (
     LlavaProcessor,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.tiny import train_tokenizer
 
 # The prompt format of llava-hf/llava-1.5-*-hf: "USER: <image>\n{question} ASSISTANT: {answer} USER: ...".
@@ -51,10 +50,6 @@ def tiny_llama_tokenizer(video: bool = False):
         extra_special_tokens=media,
         add_bos=True,
     )
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, LlavaForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

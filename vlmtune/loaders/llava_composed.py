@@ -26,7 +26,6 @@ from transformers import (
     CLIPVisionModel,
     LlamaConfig,
     LlamaForCausalLM,
-    LlavaForConditionalGeneration,
     Qwen3Config,
     Qwen3ForCausalLM,
     SiglipImageProcessor,
@@ -35,7 +34,6 @@ from transformers import (
 
 from vlmtune.loaders.base import (
     TINY_VISION_SIZES,
-    load_model_and_processor,
     tiny_chatml_tokenizer,
     tiny_siglip_config,
     tiny_text_config,
@@ -53,10 +51,6 @@ QWEN3_TEXT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, LlavaForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

@@ -23,7 +23,6 @@ text; the checkpoint's own file could not be read offline.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -35,7 +34,6 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import (
-    load_model_and_processor,
     save_tiny,
     tiny_chatml_tokenizer,
     tiny_siglip_config,
@@ -56,10 +54,6 @@ CHAT_TEMPLATE = (
 # of the last layer ("full"). The tiny model: 16 px, patches of 8 -> 4 tokens per image.
 TINY_IMAGE_SIZE = 16
 TINY_PATCH_SIZE = 8
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, LlavaForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

@@ -25,7 +25,6 @@ Template revisions tested (tests/template_revisions.py, tests/test_templates.py;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -41,7 +40,7 @@ from transformers import (
 )
 
 from vlmtune.loaders import llava
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.llava import tiny_llama_tokenizer
 from vlmtune.loaders.tiny import train_tokenizer
 
@@ -105,10 +104,6 @@ CHATML_CHAT_TEMPLATE = (
 TINY_IMAGE_SIZE = 16
 TINY_PATCH_SIZE = 8
 TINY_PINPOINTS = [[16, 32], [32, 16], [32, 32], [48, 16], [16, 48]]
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, LlavaNextForConditionalGeneration, **model_kwargs)
 
 
 def tiny_vision_config(patch_size: int = TINY_PATCH_SIZE) -> CLIPVisionConfig:

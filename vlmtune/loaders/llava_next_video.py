@@ -25,7 +25,6 @@ this family.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -36,7 +35,7 @@ from transformers import (
     LlavaNextVideoVideoProcessor,
 )
 
-from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import save_tiny, tiny_text_config
 from vlmtune.loaders.llava import tiny_llama_tokenizer
 from vlmtune.loaders.llava_next import (
     TINY_IMAGE_SIZE,
@@ -60,10 +59,6 @@ CHAT_TEMPLATE = (
 # = 0 for the other tiny LLaVA-NeXT towers): the tiny video tower takes patches of 4 (16 // 4**2 = 1), 4x4 tokens
 # per tile, 2x2 per frame after the pooling.
 VIDEO_PATCH_SIZE = 4
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, LlavaNextVideoForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

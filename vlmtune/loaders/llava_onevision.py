@@ -20,7 +20,6 @@ Template revisions tested (tests/template_revisions.py, tests/test_templates.py;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -33,7 +32,6 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import (
-    load_model_and_processor,
     save_tiny,
     tiny_chatml_tokenizer,
     tiny_siglip_config,
@@ -64,10 +62,6 @@ CHAT_TEMPLATE = (
 TINY_IMAGE_SIZE = 16
 TINY_PATCH_SIZE = 8
 TINY_PINPOINTS = [[16 * h, 16 * w] for h in (1, 2, 3) for w in (1, 2, 3)]
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, LlavaOnevisionForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

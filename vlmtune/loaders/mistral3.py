@@ -23,7 +23,6 @@ default system prompt.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -35,7 +34,7 @@ from transformers import (
     PixtralVisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.tiny import train_tokenizer
 
 # Jinja that sets the released template's default system prompt, word for word (it is part of the rendered text).
@@ -106,10 +105,6 @@ def tiny_pixtral_processor(tokenizer, spatial_merge_size: int, chat_template: st
         spatial_merge_size=spatial_merge_size,
         chat_template=chat_template,
     )
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Mistral3ForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

@@ -37,7 +37,6 @@ Template revisions tested (tests/template_revisions.py, tests/test_templates.py;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -49,7 +48,7 @@ from transformers import (
     MllamaVisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.tiny import train_tokenizer
 
 # Our own Jinja for the released format above (without the tool branches).
@@ -101,10 +100,6 @@ TINY_PATCH_SIZE = 8
 TINY_MAX_TILES = 2
 # The aspect ratios (in tiles) that 2 tiles allow, in the order MllamaImageProcessor numbers them.
 TINY_ASPECT_RATIOS = [[1, 1], [1, 2], [2, 1]]
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, MllamaForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

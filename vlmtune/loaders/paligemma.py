@@ -18,7 +18,6 @@ without an image renders as "<bos>{prefix}\\n{answer}<eos>", the same layout wit
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -29,7 +28,11 @@ from transformers import (
     SiglipImageProcessor,
 )
 
-from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_siglip_config, tiny_text_config
+from vlmtune.loaders.base import (
+    save_tiny,
+    tiny_siglip_config,
+    tiny_text_config,
+)
 from vlmtune.loaders.tiny import GEMMA_NEWLINE_RUNS, train_tokenizer
 
 # Our own Jinja for the released training format above: one prefix, one answer.
@@ -60,10 +63,6 @@ IMAGE_TOKENS = {"image_token": "<image>"}
 # 32x32 pixels in patches of 8: 16 image tokens (the released ones: 224 px / 14 = 256 tokens, 448 px: 1024).
 TINY_IMAGE_SIZE = 32
 TINY_PATCH_SIZE = 8
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, PaliGemmaForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

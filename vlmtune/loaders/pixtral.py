@@ -22,12 +22,11 @@ same "<s>[INST][IMG]\\n...[/INST]" layout):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import LlavaConfig, LlavaForConditionalGeneration, MistralConfig
 
-from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import save_tiny, tiny_text_config
 from vlmtune.loaders.mistral3 import tiny_mistral_tokenizer, tiny_pixtral_processor, tiny_pixtral_vision_config
 
 # Our own Jinja for the released format above (its quirk kept: a list-form system message is read from "content").
@@ -59,10 +58,6 @@ CHAT_TEMPLATE = (
     "optional system message!') }}{% endif %}"
     "{% endfor %}"
 )
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, LlavaForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

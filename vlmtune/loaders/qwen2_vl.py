@@ -27,7 +27,7 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
-from vlmtune.loaders.base import load_model_and_processor, save_tiny, tiny_chatml_tokenizer, tiny_text_config
+from vlmtune.loaders.base import save_tiny, tiny_chatml_tokenizer, tiny_text_config
 
 # The prompt format of the released Qwen2-VL / Qwen2.5-VL instruct checkpoints (ChatML): a default system
 # message when none is given, each turn "<|im_start|>{role}\n{content}<|im_end|>\n", images as
@@ -55,14 +55,6 @@ MARKERS = ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "
 # 56x56 pixels is 4x4 patches of 14, merged 2x2: 4 tokens per small image; larger images are capped at 64 tokens.
 TINY_MIN_PIXELS = 56 * 56
 TINY_MAX_PIXELS = 28 * 28 * 64
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Qwen2VLForConditionalGeneration, **model_kwargs)
-
-
-def load_2_5(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Qwen2_5_VLForConditionalGeneration, **model_kwargs)
 
 
 def tiny_qwen_tokenizer(markers: list[str] = MARKERS):

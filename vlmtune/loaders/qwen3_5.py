@@ -35,7 +35,6 @@ GGUF-extracted templates):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from transformers import (
     Qwen3_5Config,
@@ -44,7 +43,6 @@ from transformers import (
     Qwen3_5MoeForConditionalGeneration,
 )
 
-from vlmtune.loaders.base import load_model_and_processor
 from vlmtune.loaders.qwen2_vl import MARKERS, build_qwen_vl
 from vlmtune.loaders.qwen3_vl import TINY_MOE, TINY_VISION, tiny_processor
 
@@ -97,14 +95,6 @@ TINY_TEXT = {
         "mrope_interleaved": True,
     },
 }
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Qwen3_5ForConditionalGeneration, **model_kwargs)
-
-
-def load_moe(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Qwen3_5MoeForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

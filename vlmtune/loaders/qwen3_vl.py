@@ -29,7 +29,6 @@ The MoE checkpoints store each layer's experts fused in 3-D parameters (`mlp.exp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from transformers import (
     Qwen2VLImageProcessor,
@@ -41,7 +40,6 @@ from transformers import (
     Qwen3VLVideoProcessor,
 )
 
-from vlmtune.loaders.base import load_model_and_processor
 from vlmtune.loaders.qwen2_vl import MARKERS, build_qwen_vl, tiny_qwen_tokenizer
 
 # Our own Jinja for the released format above (system text parts are concatenated, as the released one does).
@@ -74,14 +72,6 @@ TINY_VISION = {
 }
 # Small MoE text sizes: 4 experts, 2 per token, as Qwen3-VL-30B-A3B routes 8 of 128.
 TINY_MOE = {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 64}
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Qwen3VLForConditionalGeneration, **model_kwargs)
-
-
-def load_moe(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Qwen3VLMoeForConditionalGeneration, **model_kwargs)
 
 
 def tiny_processor(chat_template: str, markers: list[str] = MARKERS) -> Qwen3VLProcessor:

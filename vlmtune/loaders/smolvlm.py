@@ -13,7 +13,6 @@ Template revisions tested (tests/template_revisions.py, tests/test_templates.py;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from transformers import (
     SmolVLMConfig,
@@ -24,7 +23,6 @@ from transformers import (
     SmolVLMVisionConfig,
 )
 
-from vlmtune.loaders.base import load_model_and_processor
 from vlmtune.loaders.idefics3 import (
     IMAGE_MARKERS,
     ROW_COL_TOKENS,
@@ -59,10 +57,6 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}Assistant:{% endif %}"
 )
 TINY_NUM_FRAMES = 4
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, SmolVLMForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

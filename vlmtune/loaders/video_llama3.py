@@ -23,7 +23,6 @@ the repository; transformers' integration test of that checkpoint expects the sa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -36,7 +35,6 @@ from transformers import (
 
 from vlmtune.loaders.base import (
     TINY_VISION_SIZES,
-    load_model_and_processor,
     save_tiny,
     tiny_chatml_tokenizer,
     tiny_text_config,
@@ -61,10 +59,6 @@ CHAT_TEMPLATE = (
 MEDIA_TOKENS = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"}
 # Patches of 14 pixels: a small image is resized to 28x28 = 4 tokens, a large one to at most 16.
 TINY_SIZE = {"shortest_edge": 28 * 28, "longest_edge": 28 * 28 * 4}
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, VideoLlama3ForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:
