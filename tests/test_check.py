@@ -26,6 +26,8 @@ END_OF_TURN_DIFFERS = {
     # The tiny checkpoint's generation config stops on the tokenizer's eos <|end_of_text|> only; the template writes
     # "<end_of_utterance>" after every reply (the record trains it): which one ends a reply is ambiguous.
     "idefics3": "refused: the template closes a reply with '<end_of_utterance>', which is no stop token",
+    # The same for Idefics2 (its tiny generation config stops on "</s>" only).
+    "idefics2": "refused: the template closes a reply with '<end_of_utterance>', which is no stop token",
     # No end-of-turn of its own: the next "<|user|>" (a stop token) closes a reply, which the last reply lacks;
     # Glm4vCollator appends it. The single and two-turn probes disagree: refused as ambiguous.
     "glm4v": "refused: the template closes replies differently",

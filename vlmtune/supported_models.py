@@ -378,7 +378,7 @@ register_family(
 register_family(
     Family(
         family_id="aria",
-        load=aria.load,
+        load=load_auto,
         build_tiny=aria.build_tiny,
         collator=VLMCollator,  # nothing in its batching differs: every image is 980x980 pixels
         modules=LLAVA_MODULES,
@@ -393,7 +393,7 @@ register_family(
 register_family(
     Family(
         family_id="idefics2",
-        load=idefics2.load,
+        load=load_auto,
         build_tiny=idefics2.build_tiny,
         collator=Idefics3Collator,  # the same per-sample image stacks (pixel_values, pixel_attention_mask)
         modules=IDEFICS3_MODULES,
@@ -940,21 +940,25 @@ register_model("idefics3-composed", "idefics3-composed", "")
 
 
 # --- the 2026 generation (issue 19) ------------------------------------------------------------------------
-# Types new in transformers 5.23 that follow its VLM conventions (shared collator core, generic loading): the lead
-# switches these records to conventional_family() once vlmtune/loaders/convention.py lands.
+# Types new in transformers 5.23 that follow its VLM conventions (generic loading, the shared collator core). Their
+# records are written out rather than conventional_family(): serving reads reply_end and the parts from the record
+# without opening a checkpoint; `vlmtune check` and every run still check them against the checkpoint's own files.
 
 # https://huggingface.co/Qwen/Qwen4-Exp (Qwen3.8-Flash-Next)
 register_family(
     Family(
         family_id="qwen4-exp",
-        load=qwen4_exp.load,
+        load=load_auto,
         build_tiny=qwen4_exp.build_tiny,
         collator=Qwen3_5Collator,
         modules=QWEN_VL_MODULES,
         to_load_image=True,
         reply_end="<|im_end|>",
         video=True,
-        template_source="outside copy: Qwen3.8 template (Qwen3.8-27B's quoted in a public guide; a llama-server copy)",
+        # No copy of Qwen4-Exp's own template was found: the tiny model's is the Qwen3.8 family's (Qwen3.8-27B's,
+        # quoted in a public guide, and a llama-server copy); a real checkpoint's own template is what trains, and
+        # `vlmtune check` / every run check it (end-of-turn, replies, capabilities) before loading weights.
+        template_source="derived and checked at load (tiny model: the Qwen3.8 template, no Qwen4-Exp copy found)",
         notes="non-thinking mode: every reply follows an empty <think></think> block; fused experts as qwen3.5-moe",
     )
 )

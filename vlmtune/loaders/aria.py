@@ -21,7 +21,6 @@ tool), ChatML with the image wrapped in fill-in-the-middle markers:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -32,7 +31,7 @@ from transformers import (
     Idefics3VisionConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.tiny import train_tokenizer
 
 # The converted checkpoint's template, word for word.
@@ -57,10 +56,6 @@ TINY_IMAGE_SIZE = 980  # AriaProcessor resizes every image to max_image_size=980
 TINY_PATCH_SIZE = 140  # 7x7 patches
 TINY_QUERIES = 4
 TINY_MOE = {"moe_num_experts": 4, "moe_topk": 2, "moe_num_shared_experts": 1, "moe_intermediate_size": 64}
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, AriaForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

@@ -20,7 +20,6 @@ processor_config.json, h2oGPT's prompt types, and the test table of a Rust chat-
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from transformers import (
@@ -33,7 +32,7 @@ from transformers import (
     MistralConfig,
 )
 
-from vlmtune.loaders.base import TINY_VISION_SIZES, load_model_and_processor, save_tiny, tiny_text_config
+from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.idefics3 import CHAT_TEMPLATE as IDEFICS3_CHAT_TEMPLATE
 from vlmtune.loaders.tiny import train_tokenizer
 
@@ -49,10 +48,6 @@ IMAGE_MARKERS = {
 TINY_IMAGE_SIZE = 32
 TINY_PATCH_SIZE = 8
 TINY_LATENTS = 4
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Idefics2ForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:

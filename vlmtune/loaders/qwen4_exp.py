@@ -32,11 +32,9 @@ edit with tool fixes; found with the search tool), in the non-thinking mode (`en
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from transformers import Qwen4ExpConfig, Qwen4ExpForConditionalGeneration
 
-from vlmtune.loaders.base import load_model_and_processor
 from vlmtune.loaders.qwen2_vl import build_qwen_vl
 from vlmtune.loaders.qwen3_5 import TINY_MARKERS, TINY_TEXT
 from vlmtune.loaders.qwen3_vl import TINY_MOE, TINY_VISION, tiny_processor
@@ -112,10 +110,6 @@ TINY_TEXT_QWEN4 = {
     "ngram_vocab_size_base": 1000,
     "split_ngram_parts": 2,
 }
-
-
-def load(path: str, **model_kwargs: Any):
-    return load_model_and_processor(path, Qwen4ExpForConditionalGeneration, **model_kwargs)
 
 
 def build_tiny(folder: Path) -> None:
