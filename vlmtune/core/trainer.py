@@ -122,13 +122,17 @@ class VLMTrainer(Trainer):
 
 
 def save_loss_curve(log_history: list[dict], path: Path) -> Path | None:
-    """Plot training (and eval) loss, and a GRPO run's mean reward, against the step; returns the PNG's path, or
-    None with nothing logged."""
+    """Plot training (and eval) loss, and a GRPO run's mean reward or a DPO run's reward margin, against the step;
+    returns the PNG's path, or None with nothing logged."""
     train = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
     if not train:  # a run shorter than logging_steps: its average loss, at its last step
         train = [(entry["step"], entry["train_loss"]) for entry in log_history if "train_loss" in entry]
     evals = [(entry["step"], entry["eval_loss"]) for entry in log_history if "eval_loss" in entry]
     rewards = [(entry["step"], entry["reward"]) for entry in log_history if "reward" in entry]  # GRPO runs
+    reward_label = "mean reward"
+    if not rewards:  # DPO runs: chosen minus rejected reward
+        rewards = [(entry["step"], entry["rewards/margins"]) for entry in log_history if "rewards/margins" in entry]
+        reward_label = "reward margin (chosen - rejected)"
     if not train and not evals:
         return None
     import matplotlib
@@ -146,7 +150,7 @@ def save_loss_curve(log_history: list[dict], path: Path) -> Path | None:
     if rewards:  # the mean reward on its own scale, on the right
         reward_axes = axes.twinx()
         reward_axes.plot(*zip(*rewards, strict=True), color="tab:green", marker="." if len(rewards) < 50 else None)
-        reward_axes.set_ylabel("mean reward", color="tab:green")
+        reward_axes.set_ylabel(reward_label, color="tab:green")
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
