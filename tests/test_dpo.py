@@ -102,9 +102,12 @@ def test_reference_free_loss_keeps_no_reference(tmp_path):
 
 
 def test_cli_trains_on_pairs_and_chat_answers_from_the_output(tmp_path, capsys):
-    assert cli.main(["dpo", *dpo_argv(tmp_path, "--beta", "0.2")]) == 0
+    argv = dpo_argv(tmp_path, "--beta", "0.2", "--eval_data_path", str(tmp_path / "pairs.jsonl"))
+    assert cli.main(["dpo", *argv]) == 0
     out = tmp_path / "out"
     assert (out / "loss_curve.png").is_file() and (out / "adapter_model.safetensors").is_file()
+    evaluated = json.loads((out / "eval_results.json").read_text())
+    assert {"eval_loss", "eval_rewards/accuracies", "eval_rewards/margins"} <= set(evaluated)
     saved = (out / "vlmtune_args.yaml").read_text()
     assert "DPOArguments" in saved and "beta: 0.2" in saved
     capsys.readouterr()

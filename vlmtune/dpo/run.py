@@ -36,12 +36,22 @@ def dpo(
     """Check the pairs, load the model, train on the preference loss, save (same output layout as train)."""
     entry = check_run(model_args, training_args)
     pairs = read_pairs(data_args.data_path, entry.family, data_args)
+    eval_pairs = read_pairs(data_args.eval_data_path, entry.family, data_args) if data_args.eval_data_path else None
     model, processor, collator = load_model_and_collator(entry, model_args, data_args)
     trainer = dpo_trainer(
-        entry, model, processor, collator, pairs, (model_args, data_args, training_args, dpo_args), callbacks
+        entry,
+        model,
+        processor,
+        collator,
+        pairs,
+        (model_args, data_args, training_args, dpo_args),
+        callbacks,
+        eval_pairs=eval_pairs,
     )
     output_dir = Path(training_args.output_dir)
     trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
+    if eval_pairs:  # a final evaluation: logged (eval_rewards/accuracies, ...) and in eval_results.json
+        trainer.save_metrics("eval", trainer.evaluate())
     save_outputs(trainer, processor, (model_args, data_args, training_args, dpo_args), output_dir)
     return trainer
 
@@ -54,6 +64,7 @@ def dpo_trainer(
     pairs: list[PreferencePair],
     args: tuple[ModelArguments, DataArguments, TrainingArguments, DPOArguments],
     callbacks: list[TrainerCallback] | None = None,
+    eval_pairs: list[PreferencePair] | None = None,
 ) -> DPOTrainer:
     """The DPOTrainer of a run around a loaded model, made trainable here; with --precompute_ref_log_probs the
     reference pass over the pairs runs now."""
@@ -66,11 +77,15 @@ def dpo_trainer(
         # Full finetuning has no adapter to switch off: the reference is a frozen copy of the starting weights.
         reference = copy.deepcopy(model).eval().requires_grad_(False)
     dataset = PairDataset(pairs, collator.encode, family.to_load_image, data_args.num_frames)
+    eval_dataset = (
+        PairDataset(eval_pairs, collator.encode, family.to_load_image, data_args.num_frames) if eval_pairs else None
+    )
     batcher = PairCollator(collator)
     trainer = DPOTrainer(
         model=model,
         args=training_args,
         train_dataset=dataset,
+        eval_dataset=eval_dataset,
         data_collator=batcher,
         processing_class=processor,
         callbacks=callbacks,
@@ -80,6 +95,7 @@ def dpo_trainer(
     )
     if dpo_args.precompute_ref_log_probs and settings.needs_reference:
         logger.info("computing the reference log-probs of %d pairs", len(dataset))
-        dataset.ref_logps = trainer.precompute_reference(dataset, batcher, training_args.per_device_train_batch_size)
+        for each in (dataset, eval_dataset) if eval_dataset else (dataset,):
+            each.ref_logps = trainer.precompute_reference(each, batcher, training_args.per_device_train_batch_size)
         trainer.reference = None  # the frozen copy is not needed any more
     return trainer

@@ -48,6 +48,7 @@ class DPOTrainer(VLMTrainer):
         self.reference = None if reference is None else reference.to(self.args.device)
         self.model_accepts_loss_kwargs = False  # a mean over pairs: the Trainer divides by the accumulation steps
         self.metrics: dict[str, list[float]] = defaultdict(list)
+        self.eval_metrics: dict[str, float] = {}  # the last evaluation's pair metrics
 
     @torch.no_grad()
     def reference_logps(self, inputs: dict[str, Any]) -> PairLogps:
@@ -66,10 +67,24 @@ class DPOTrainer(VLMTrainer):
         if reference is not None:  # token counts (IPO's normalisation) are the policy's: the same tokens
             reference.chosen_tokens, reference.rejected_tokens = policy.chosen_tokens, policy.rejected_tokens
         loss, (chosen_rewards, rejected_rewards) = preference_loss(policy, reference, self.loss_settings)
-        self.record(policy, chosen_rewards, rejected_rewards, side_logits)
+        prefix = "" if model.training else "eval_"
+        self.record(prefix, policy, chosen_rewards, rejected_rewards, side_logits)
         return (loss, None) if return_outputs else loss
 
-    def record(self, policy: PairLogps, chosen_rewards, rejected_rewards, side_logits) -> None:
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        """The eval loss with the eval_* pair metrics (also in eval_results.json via `save_metrics`)."""
+        self.eval_metrics = {}
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        return {**metrics, **self.eval_metrics}
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """Evaluation: the preference loss (and its metrics, logged as eval_*); there are no logits to return."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def record(self, prefix: str, policy: PairLogps, chosen_rewards, rejected_rewards, side_logits) -> None:
         """TRL's DPO metrics, averaged over the pairs of all processes."""
         gather = self.accelerator.gather_for_metrics
         chosen_rewards, rejected_rewards = gather(chosen_rewards), gather(rejected_rewards)
@@ -84,13 +99,20 @@ class DPOTrainer(VLMTrainer):
             "logits/rejected": side_logits[1],
         }
         for name, value in values.items():
-            self.metrics[name].append(value.item())
+            self.metrics[prefix + name].append(value.item())
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """The Trainer's log (progress bar, report_to, loss curve) with the pair metrics averaged since the last."""
-        if "loss" in logs:
-            logs = {**logs, **{name: sum(values) / len(values) for name, values in self.metrics.items() if values}}
-            self.metrics.clear()
+        """The Trainer's log (progress bar, report_to, loss curve) with the pair metrics averaged since the last
+        (training ones with the training loss, eval_* ones with the eval loss)."""
+        for key, evaluating in (("loss", False), ("eval_loss", True)):
+            if key in logs:
+                names = [name for name in self.metrics if name.startswith("eval_") == evaluating]
+                averages = {name: sum(self.metrics[name]) / len(self.metrics[name]) for name in names}
+                logs = {**logs, **averages}
+                for name in names:
+                    del self.metrics[name]
+                if evaluating:
+                    self.eval_metrics = averages
         super().log(logs, start_time)
 
     @torch.no_grad()
