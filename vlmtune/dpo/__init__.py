@@ -3,6 +3,7 @@
     vlmtune dpo --model_id tiny-qwen2-vl --data_path pairs.jsonl --output_dir out --beta 0.1 --learning_rate 5e-6
     vlmtune dpo ... --loss_type sigmoid sft --loss_weights 1 1      # RPO: DPO plus the chosen reply's NLL
     vlmtune dpo ... --loss_type simpo --beta 2 --simpo_gamma 0.5    # reference-free
+    vlmtune dpo --config configs/dpo_example.yaml --data_path pairs.jsonl          # YAML; the command line wins
     torchrun --nproc_per_node 4 -m vlmtune.dpo --model_id qwen2-vl-7b-instruct ...   # several GPUs
 
 What is TRL's and what is ours (and why):
