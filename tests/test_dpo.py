@@ -122,6 +122,7 @@ def test_cli_trains_on_pairs_and_chat_answers_from_the_output(tmp_path, capsys):
         (("--loss_type", "sigmoidd"), "--loss_type 'sigmoidd' is not one of"),
         (("--loss_type", "sigmoid", "sft", "--loss_weights", "1"), "--loss_weights has 1 value(s) for 2"),
         (("--label_smoothing", "0.5"), "--label_smoothing must be in [0, 0.5)"),
+        (("--packing", "true"), "--packing is not supported by vlmtune dpo yet"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, flag, message):

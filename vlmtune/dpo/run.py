@@ -13,6 +13,7 @@ from vlmtune.collators.base import VLMCollator
 from vlmtune.dpo.arguments import DPOArguments
 from vlmtune.dpo.data import PairCollator, PairDataset, PreferencePair, read_pairs
 from vlmtune.dpo.trainer import DPOTrainer
+from vlmtune.errors import ArgumentError
 from vlmtune.pipeline import (
     check_run,
     load_model_and_collator,
@@ -35,6 +36,7 @@ def dpo(
 ) -> DPOTrainer:
     """Check the pairs, load the model, train on the preference loss, save (same output layout as train)."""
     entry = check_run(model_args, training_args)
+    check_dpo_run(data_args, training_args)
     pairs = read_pairs(data_args.data_path, entry.family, data_args)
     eval_pairs = read_pairs(data_args.eval_data_path, entry.family, data_args) if data_args.eval_data_path else None
     model, processor, collator = load_model_and_collator(entry, model_args, data_args)
@@ -54,6 +56,18 @@ def dpo(
         trainer.save_metrics("eval", trainer.evaluate())
     save_outputs(trainer, processor, (model_args, data_args, training_args, dpo_args), output_dir)
     return trainer
+
+
+def check_dpo_run(data_args: DataArguments, training_args: TrainingArguments) -> None:
+    """SFT data options that `vlmtune dpo` does not do yet are refused, not ignored."""
+    unsupported = {
+        "--packing": data_args.packing,
+        "--streaming": data_args.streaming,
+        "--group_by_length": training_args.train_sampling_strategy == "group_by_length",
+    }
+    for flag, given in unsupported.items():
+        if given:
+            raise ArgumentError(f"{flag} is not supported by vlmtune dpo yet; drop it")
 
 
 def dpo_trainer(
