@@ -15,8 +15,9 @@ from vlmtune.apps import cli
 from vlmtune.data.formats import read_options
 from vlmtune.dpo.arguments import parse_dpo_args
 from vlmtune.dpo.data import record_to_pair
-from vlmtune.dpo.run import dpo
+from vlmtune.dpo.run import dpo, reference_cache_file
 from vlmtune.errors import DataError
+from vlmtune.supported_models import get_model
 
 METRICS = (
     "rewards/chosen",
@@ -224,3 +225,18 @@ def test_preview_task_dpo_shows_both_trained_replies(tmp_path, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["source"] for row in rows] == ["pairs.jsonl line 1 (chosen)", "pairs.jsonl line 1 (rejected)"]
     assert [row["trained_spans"] for row in rows] == [["0<|im_end|>"], ["3<|im_end|>"]]
+
+
+def test_precomputed_reference_is_cached_and_read_back(tmp_path):
+    """The second run with the same data, checkpoint and arguments reads the reference log-probs from the cache
+    (proved by planting other values there), without a reference pass."""
+    argv = dpo_argv(tmp_path, "--precompute_ref_log_probs", "true", "--max_steps", "1")
+    first = dpo(*parse_dpo_args(argv))
+    args = parse_dpo_args(argv)
+    cache = reference_cache_file(args[1].data_path, get_model("tiny-qwen2-vl"), args)
+    assert torch.equal(torch.load(cache), first.train_dataset.ref_logps)
+    torch.save(first.train_dataset.ref_logps - 1.0, cache)
+    second = dpo(*parse_dpo_args(argv))
+    assert torch.equal(second.train_dataset.ref_logps, first.train_dataset.ref_logps - 1.0)
+    other = parse_dpo_args([*argv, "--model_max_length", "4096"])
+    assert reference_cache_file(other[1].data_path, get_model("tiny-qwen2-vl"), other) != cache

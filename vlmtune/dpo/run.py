@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
+import os
 from pathlib import Path
 
+import torch
 from transformers import TrainerCallback
 
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
 from vlmtune.collators.base import VLMCollator
+from vlmtune.core.modeling import checkpoint_path
+from vlmtune.data.lengths import length_cache_file
 from vlmtune.dpo.arguments import DPOArguments
 from vlmtune.dpo.data import PairCollator, PairDataset, PreferencePair, read_pairs
 from vlmtune.dpo.trainer import DPOTrainer
@@ -108,8 +113,47 @@ def dpo_trainer(
         reference=reference,
     )
     if dpo_args.precompute_ref_log_probs and settings.needs_reference:
-        logger.info("computing the reference log-probs of %d pairs", len(dataset))
-        for each in (dataset, eval_dataset) if eval_dataset else (dataset,):
-            each.ref_logps = trainer.precompute_reference(each, batcher, training_args.per_device_train_batch_size)
+        for each, path in ((dataset, data_args.data_path), (eval_dataset, data_args.eval_data_path)):
+            if each is not None:
+                cache = reference_cache_file(path, entry, args)
+                each.ref_logps = cached_reference(
+                    trainer, each, batcher, training_args.per_device_train_batch_size, cache
+                )
         trainer.reference = None  # the frozen copy is not needed any more
     return trainer
+
+
+def reference_cache_file(data_path: str, entry: ModelEntry, args: tuple) -> Path | None:
+    """Where the reference log-probs of `data_path` are kept ($VLMTUNE_CACHE/ref_logps/<key>.pt), keyed by the data
+    file, the starting checkpoint (its weight files' sizes and times), every model and data argument and the
+    training precision; None when the data is not one file."""
+    model_args, data_args, training_args, _ = args
+    folder = Path(checkpoint_path(entry, model_args.model_local_path))
+    weights = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.safetensors"))]
+    settings = {
+        "kind": "dpo reference log-probs",
+        "checkpoint": [str(folder), weights],
+        "model": dataclasses.asdict(model_args),
+        "data": {k: v for k, v in dataclasses.asdict(data_args).items() if k not in ("data_path", "eval_data_path")},
+        "precision": [training_args.bf16, training_args.fp16],
+    }
+    key_file = length_cache_file(data_path, settings)
+    return None if key_file is None else key_file.parent.parent / "ref_logps" / f"{key_file.stem}.pt"
+
+
+def cached_reference(trainer: DPOTrainer, dataset: PairDataset, batcher, batch_size: int, cache: Path | None):
+    """The reference log-probs of every pair ([N, 2]), read from `cache` when it holds them, else computed (one
+    pass before training) and written there."""
+    if cache is not None and cache.is_file():
+        ref_logps = torch.load(cache, weights_only=True)
+        if ref_logps.shape == (len(dataset), 2):
+            logger.info("reference log-probs of %d pairs read from %s", len(dataset), cache)
+            return ref_logps
+    logger.info("computing the reference log-probs of %d pairs", len(dataset))
+    ref_logps = trainer.precompute_reference(dataset, batcher, batch_size)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        staging = cache.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(ref_logps, staging)
+        staging.replace(cache)  # atomic: parallel ranks never read half a file
+    return ref_logps
