@@ -240,3 +240,15 @@ def test_precomputed_reference_is_cached_and_read_back(tmp_path):
     assert torch.equal(second.train_dataset.ref_logps, first.train_dataset.ref_logps - 1.0)
     other = parse_dpo_args([*argv, "--model_max_length", "4096"])
     assert reference_cache_file(other[1].data_path, get_model("tiny-qwen2-vl"), other) != cache
+
+
+def test_bad_pairs_stop_the_run_unless_skipped(tmp_path, capsys):
+    good = json.loads(open(pairs_file(tmp_path, rows=1)).readline())
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [good] + [record for record, _ in BAD.values()]) + "\n")
+    argv = [*dpo_argv(tmp_path), "--data_path", str(path), "--per_device_train_batch_size", "1", "--max_steps", "1"]
+    assert cli.main(["dpo", *argv]) == 1
+    err = capsys.readouterr().err
+    assert "4 problem(s)" in err and "vlmtune validate --task dpo" in err and "Traceback" not in err
+    trainer = dpo(*parse_dpo_args([*argv, "--skip_bad_samples", "true"]))
+    assert len(trainer.train_dataset) == 1

@@ -17,6 +17,7 @@ Each record becomes an SFT record (the prompt plus the chosen reply as its last 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, Sample, Turn, encode_
 from vlmtune.errors import BadSample, DataError
 from vlmtune.progress import progress
 from vlmtune.supported_models import Family
+
+logger = logging.getLogger("vlmtune")
 
 REPLY_KEYS = ("chosen", "rejected")
 
@@ -172,9 +175,6 @@ def check_pairs(
 
 def read_pairs(path: str, family: Family, data_args: DataArguments) -> list[PreferencePair]:
     """Every pair checked before any model loads (as `vlmtune.pipeline.read_data` does for SFT samples)."""
-    import logging
-
-    logger = logging.getLogger("vlmtune")
     report = check_pairs(
         path, data_options(path, data_args), family, decode_media=False, num_frames=data_args.num_frames
     )
