@@ -11,6 +11,7 @@ log-probs computed once before training (`--precompute_ref_log_probs`).
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections import defaultdict
 from typing import Any
 
@@ -26,12 +27,19 @@ LOSS_KEYS = ("labels", "ref_chosen_logps", "ref_rejected_logps")
 
 
 def reply_logps(model, inputs: dict[str, Any]) -> tuple[PairLogps, torch.Tensor]:
-    """(each reply's summed log-prob and trained-token count, the mean logit over each side's trained tokens [2])."""
+    """(each reply's summed log-prob and trained-token count, the mean logit over each side's trained tokens [2]).
+
+    Only the positions from the batch's first trained token on go through the LM head (`logits_to_keep`, where
+    the model takes it): the replies sit at the end of the conversations, and the head over the whole vocabulary
+    at every prompt position is most of a small model's work."""
     labels = inputs["labels"]
     model_inputs = {key: value for key, value in inputs.items() if key not in LOSS_KEYS}
-    logits = model(**model_inputs, use_cache=False).logits[:, :-1].float()
-    targets = labels[:, 1:]
-    mask = targets != IGNORE_INDEX
+    trained = labels[:, 1:] != IGNORE_INDEX
+    first = int(trained.float().argmax(1).min()) if takes_logits_to_keep(model) else 0
+    if first:
+        model_inputs["logits_to_keep"] = labels.shape[1] - first
+    logits = model(**model_inputs, use_cache=False).logits[:, -(labels.shape[1] - first) : -1].float()
+    targets, mask = labels[:, first + 1 :], trained[:, first:]
     logps = token_logps(logits, targets.clamp(min=0)) * mask  # padding and prompt tokens count 0
     sums, counts = logps.sum(1), mask.sum(1)
     pairs = labels.shape[0] // 2
@@ -39,6 +47,12 @@ def reply_logps(model, inputs: dict[str, Any]) -> tuple[PairLogps, torch.Tensor]
         token_means = logits.mean(-1)
         side_logits = torch.stack([token_means[:pairs][mask[:pairs]].mean(), token_means[pairs:][mask[pairs:]].mean()])
     return PairLogps(sums[:pairs], sums[pairs:], counts[:pairs], counts[pairs:]), side_logits
+
+
+def takes_logits_to_keep(model) -> bool:
+    """Whether the model's forward takes `logits_to_keep` (transformers' generation models do)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(type(base).forward).parameters
 
 
 class DPOTrainer(VLMTrainer):
