@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test test-slow test-vllm lint format clean bench demo-compose demo-grpo chromium test-browser
+.PHONY: setup demo test test-slow test-vllm lint format clean bench demo-compose demo-grpo demo-dpo chromium test-browser
 
 # torch==2.14.1 / torchvision==0.29.1 are pinned in requirements.txt: on these machines pip takes them from
 # local files (a looser pin downloads several GB).
@@ -26,6 +26,10 @@ demo-compose: setup
 # GRPO learns to count squares from a reward alone (vlmtune/apps/demo_grpo.py; ~4 min on 2 CPU cores).
 demo-grpo: setup
 	$(PY) -m vlmtune.apps.demo_grpo --output_dir demo_grpo_output
+
+# DPO learns to count squares from preference pairs alone (vlmtune/apps/demo_dpo.py; ~4 min on 2 CPU cores).
+demo-dpo: setup
+	$(PY) -m vlmtune.apps.demo_dpo --output_dir demo_dpo_output
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -64,7 +68,7 @@ format: setup
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf demo_output demo_compose_output demo_grpo_output .pytest_cache
+	rm -rf demo_output demo_compose_output demo_grpo_output demo_dpo_output .pytest_cache
 
 # `vlmtune validate` time and peak memory per 10,000 generated samples, without and with --model_id (docs/benchmarks.md).
 .PHONY: bench-validate

@@ -31,7 +31,7 @@ LAYERS = [
     ("registry", "family records, loaders, family collators, tiny models, compose"),
     ("core", "model loading, trainable parts, the Trainer, packing, generation, evaluation"),
     ("serving", "merge, export, vLLM, chat"),
-    ("methods", "the shared run pipeline, SFT, GRPO"),
+    ("methods", "the shared run pipeline, SFT, GRPO, DPO"),
     ("apps", "the CLI, validate, preview, web UI, demos"),
 ]
 PREFIXES = {
@@ -55,6 +55,7 @@ PREFIXES = {
     "vlmtune.pipeline": "methods",
     "vlmtune.train": "methods",
     "vlmtune.grpo": "methods",
+    "vlmtune.dpo": "methods",
     "vlmtune.apps": "apps",
 }
 RANK = {name: rank for rank, (name, _) in enumerate(LAYERS)}

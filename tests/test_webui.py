@@ -602,3 +602,32 @@ def test_the_tabs_start_really_serves_with_the_vllm_python(lora_output, tmp_path
         assert (reply["model"], reply["usage"]["completion_tokens"]) == ("vlmtune", 4)
     finally:
         runs.stop_run(server_folder(str(served)))
+
+
+# --- DPO tab --------------------------------------------------------------------------------------------------
+
+
+def test_dpo_form_round_trips_through_the_command_line_and_yaml(tmp_path):
+    from vlmtune.apps.webui.app import tabs
+    from vlmtune.dpo.arguments import parse_dpo_args
+
+    assert "DPO" in [title for title, _ in tabs()]
+    fields = {field.name: field for field in forms.form_fields(forms.DPO_FIELDS, "dpo")}
+    assert list(fields) == forms.DPO_FIELDS
+    assert (fields["loss_type"].kind, fields["loss_type"].default) == ("list", ["sigmoid"])
+    assert (fields["beta"].kind, fields["beta"].default) == ("float", 0.1)
+    values, _ = forms.values_from_words({}, forms.DPO_FIELDS, "dpo")
+    values.update(model_id="tiny-qwen2-vl", data_path="pairs.jsonl", loss_type="sigmoid sft", loss_weights="1 0.5")
+    argv = forms.form_argv(values, "dpo")
+    assert argv == [
+        "--model_id", "tiny-qwen2-vl", "--data_path", "pairs.jsonl", "--loss_type", "sigmoid", "sft",
+        "--loss_weights", "1.0", "0.5",
+    ]  # fmt: skip
+    config = tmp_path / "dpo.yaml"
+    config.write_text(forms.to_yaml(values, "dpo"))
+    assert parse_dpo_args(["--config", str(config)]) == parse_dpo_args(argv)
+    assert forms.check_argv(argv, "dpo") is None
+    assert forms.check_argv([*argv, "--loss_type", "nope"], "dpo") == (
+        "vlmtune dpo: error: --loss_type 'nope' is not one of sigmoid, hinge, ipo, robust, bco_pair, sppo_hard, "
+        "apo_zero, apo_down, sft, simpo, orpo"
+    )

@@ -11,6 +11,7 @@ vlmtune demo                       # the digits demo (what `make demo` runs)
 vlmtune compose --vision tiny-siglip --llm tiny-qwen3 --output_dir composed   # a new VLM from parts
 vlmtune webui                      # the same in a browser, http://127.0.0.1:7860
 vlmtune grpo --model_id tiny-qwen2-vl --data_path prompts.jsonl --output_dir out   # RL with verifiable rewards
+vlmtune dpo --model_id tiny-qwen2-vl --data_path pairs.jsonl --output_dir out      # preference pairs (DPO, ...)
 vlmtune export --for vllm output/lora-run output/served   # a form vLLM serves (merged, or the adapter)
 vlmtune serve output/served        # vLLM's OpenAI-compatible server on 127.0.0.1 (needs vLLM)
 
@@ -51,6 +52,7 @@ COMMANDS = {
         "the whole workflow in a browser (pip install 'vlmtune[webui]'; vlmtune webui --help)",
     ),
     "grpo": ("vlmtune.grpo", "GRPO with verifiable rewards after SFT (vlmtune grpo --help)"),
+    "dpo": ("vlmtune.dpo", "preference optimization: DPO, IPO, SimPO, ORPO, ... (vlmtune dpo --help)"),
     "export": ("vlmtune.serving.export", "write the form of an output that vLLM serves (vlmtune export --help)"),
     "serve": ("vlmtune.serving.serve", "serve an output with vLLM's OpenAI-compatible server (vlmtune serve --help)"),
 }

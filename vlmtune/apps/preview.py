@@ -2,6 +2,7 @@
 
     vlmtune preview --model_id tiny-qwen2-vl --data_path train.json --num_samples 2
     vlmtune preview --model_id tiny-qwen2-vl --data_path train.json --json      # one JSON object per sample
+    vlmtune preview --model_id tiny-qwen2-vl --data_path pairs.jsonl --task dpo  # both replies of each pair
 
 The text view prints, per sample, its token counts (all, text, image/video, trained) and the decoded sequence
 with the trained tokens in green on a terminal, or between `[[` and `]]` otherwise (`--color`); a run of
@@ -38,6 +39,10 @@ class PreviewArguments:
     trust_remote_code: bool = field(default=False, metadata={"help": "Run processor code from the checkpoint."})
     num_samples: int = field(default=3, metadata={"help": "How many samples to show, from the start of the data."})
     json: bool = field(default=False, metadata={"help": "Print one JSON object per sample instead of text."})
+    task: Literal["sft", "dpo"] = field(
+        default="sft",
+        metadata={"help": "dpo: preference pairs; each pair is shown twice, with the chosen and the rejected reply."},
+    )
     color: Literal["auto", "always", "never"] = field(
         default="auto", metadata={"help": "Mark trained tokens in colour (auto: on a terminal) or with [[ ]]."}
     )
@@ -98,8 +103,9 @@ def encoded_samples(data_args: DataArguments, args: PreviewArguments):
     family, collator = collator_for(args.model_id, args.model_local_path, data_args, args.trust_remote_code)
     options = data_options(data_args.data_path, data_args)
     results = []
-    for index, (source, sample) in enumerate(iter_samples(data_args.data_path, options)):
-        if index >= args.num_samples:
+    read = pair_conversations if args.task == "dpo" else iter_samples
+    for index, (source, sample) in enumerate(read(data_args.data_path, options)):
+        if index >= args.num_samples * (2 if args.task == "dpo" else 1):
             break
         try:
             if isinstance(sample, DataError):
@@ -113,6 +119,21 @@ def encoded_samples(data_args: DataArguments, args: PreviewArguments):
         runs = segments(input_ids, labels, collator.media_token_ids)
         results.append((source, {"input_ids": input_ids, "labels": labels, "runs": runs}))
     return collator.tokenizer, results
+
+
+def pair_conversations(data_path: str, options):
+    """(source and which reply, the prompt with that reply) twice for each pair, or (source, the DataError)."""
+    from vlmtune.data.formats import iter_records
+    from vlmtune.dpo.data import record_to_pair
+
+    for source, record in iter_records(data_path):
+        try:
+            pair = record_to_pair(record, source, options)
+        except DataError as error:
+            yield source, error
+            continue
+        yield f"{source} (chosen)", pair.with_reply(pair.chosen)
+        yield f"{source} (rejected)", pair.with_reply(pair.rejected)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """`vlmtune validate`: read every sample and report every problem at once, before any GPU time is spent.
 
     vlmtune validate --data_path train.jsonl                 # format, fields, roles, files, images, videos
+    vlmtune validate --data_path pairs.jsonl --task dpo      # preference pairs: both replies, one line a problem
     vlmtune validate --data_path train.jsonl --model_id qwen2-vl-2b-instruct --model_max_length 2048
         # ... and what the model's processor makes of each sample: does it fit without cutting image tokens,
         # is anything left to train? (loads the processor only, never the weights; first the checks of the
@@ -34,7 +35,10 @@ class ValidateArguments:
     trust_remote_code: bool = field(default=False, metadata={"help": "Run processor code from the checkpoint."})
     task: str = field(
         default="sft",
-        metadata={"help": "sft, or grpo: prompts may end with a user turn and --reward_columns must exist."},
+        metadata={
+            "help": "sft; grpo: prompts may end with a user turn and --reward_columns must exist; dpo: preference "
+            "pairs (prompt + chosen + rejected; docs/dpo.md)."
+        },
     )
     reward_columns: list[str] = field(
         default_factory=lambda: ["solution"],
@@ -82,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Check a data file and report every problem at once.",
     )
     data_args, args = parser.parse_args_into_dataclasses(args=argv)
-    if args.task not in ("sft", "grpo"):
-        raise ArgumentError(f"--task must be sft or grpo, got {args.task!r}")
+    if args.task not in ("sft", "grpo", "dpo"):
+        raise ArgumentError(f"--task must be sft, grpo or dpo, got {args.task!r}")
     reward_columns = tuple(args.reward_columns) if args.task == "grpo" else None
     family, encode = None, None
     if args.model_id:
@@ -94,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     paths = [data_args.data_path] + ([data_args.eval_data_path] if data_args.eval_data_path else [])
     failed = False
     for data_path in paths:
+        if args.task == "dpo":
+            from vlmtune.dpo.data import check_pairs
+
+            options = data_options(data_path, data_args)
+            report = check_pairs(data_path, options, family, encode=encode, num_frames=data_args.num_frames)
+            print_report(report)
+            failed = failed or bool(report.errors)
+            continue
         report = check_data(
             data_path,
             data_options(data_path, data_args),

@@ -122,7 +122,8 @@ class VLMTrainer(Trainer):
 
 
 def save_loss_curve(log_history: list[dict], path: Path) -> Path | None:
-    """Plot training (and eval) loss, and a GRPO run's mean reward (and held-out reward), against the step;
+    """Plot training (and eval) loss, and a GRPO run's mean reward (and held-out reward) or a DPO run's reward
+    margin, against the step;
     returns the PNG's path, or None with nothing logged."""
     train = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
     if not train:  # a run shorter than logging_steps: its average loss, at its last step
@@ -130,6 +131,10 @@ def save_loss_curve(log_history: list[dict], path: Path) -> Path | None:
     evals = [(entry["step"], entry["eval_loss"]) for entry in log_history if "eval_loss" in entry]
     rewards = [(entry["step"], entry["reward"]) for entry in log_history if "reward" in entry]  # GRPO runs
     eval_rewards = [(entry["step"], entry["eval_reward"]) for entry in log_history if "eval_reward" in entry]
+    reward_label = "mean reward"
+    if not rewards:  # DPO runs: chosen minus rejected reward
+        rewards = [(entry["step"], entry["rewards/margins"]) for entry in log_history if "rewards/margins" in entry]
+        reward_label = "reward margin (chosen - rejected)"
     if not train and not evals:
         return None
     import matplotlib
@@ -149,7 +154,8 @@ def save_loss_curve(log_history: list[dict], path: Path) -> Path | None:
         reward_axes.plot(*zip(*rewards, strict=True), color="tab:green", marker="." if len(rewards) < 50 else None)
         if eval_rewards:  # held-out reward (greedy replies to --eval_data_path)
             reward_axes.plot(*zip(*eval_rewards, strict=True), color="tab:olive", marker="o", linestyle="--")
-        reward_axes.set_ylabel("mean reward (dashed: eval)", color="tab:green")
+            reward_label += " (dashed: eval)"
+        reward_axes.set_ylabel(reward_label, color="tab:green")
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

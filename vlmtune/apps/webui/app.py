@@ -321,13 +321,14 @@ def tabs(serve_python: str = sys.executable):
     """The page's tabs, in order, as (title, function); `serve_python` runs `vlmtune serve` (one with vLLM)."""
     from vlmtune.apps.webui.chat_tab import chat_tab
     from vlmtune.apps.webui.serve_tab import serve_tab
-    from vlmtune.apps.webui.train_tab import grpo_tab, train_tab
+    from vlmtune.apps.webui.train_tab import dpo_tab, grpo_tab, train_tab
 
     return [
         ("Model", model_tab),
         ("Data", data_tab),
         ("Train", train_tab),
         ("GRPO", grpo_tab),
+        ("DPO", dpo_tab),
         ("Chat", chat_tab),
         ("Merge", merge_tab),
         ("Compose", compose_tab),

@@ -67,6 +67,21 @@ GRPO_FIELDS = [  # the GRPO tab's: model_id and model_local_path are the Model t
     "max_steps",
     "per_device_train_batch_size",
 ]
+DPO_FIELDS = [  # the DPO tab's: model_id and model_local_path are the Model tab's, the rest its own
+    "model_id",
+    "model_local_path",
+    "data_path",
+    "output_dir",
+    "loss_type",
+    "loss_weights",
+    "beta",
+    "label_smoothing",
+    "precompute_ref_log_probs",
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+]
 COMPOSE_FIELDS = [
     "vision",
     "llm",
@@ -110,13 +125,17 @@ class FormField:
 
 
 def command_parser(command: str = "train") -> argparse.ArgumentParser:
-    """The argument parser of `vlmtune <command>`: train, grpo, compose or serve."""
+    """The argument parser of `vlmtune <command>`: train, grpo, dpo, compose or serve."""
     if command == "train":
         return build_parser()
     if command == "grpo":
         from vlmtune.grpo.arguments import build_grpo_parser
 
         return build_grpo_parser()
+    if command == "dpo":
+        from vlmtune.dpo.arguments import build_dpo_parser
+
+        return build_dpo_parser()
     if command == "compose":
         from vlmtune.compose.build import build_parser as compose_parser
 
@@ -251,7 +270,7 @@ def shell_command(argv: list[str], command: str = "train") -> str:
 
 
 def check_argv(argv: list[str], command: str = "train") -> str | None:
-    """None when `vlmtune <command>` (train, grpo or serve) would accept these words, else the one-line message it
+    """None when `vlmtune <command>` (train, grpo, dpo or serve) would accept these words, else the one-line message it
     would print: the parsing and the dataclasses' checks, the model id, (grpo) the reward names and plugin files,
     (serve) the output folder and whether vLLM takes it, as serve checks them before it starts vLLM."""
     from vlmtune.errors import UnknownNameError

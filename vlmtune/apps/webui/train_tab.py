@@ -3,7 +3,7 @@ their YAML and shell views, and the run's Start/Stop/Resume, log, progress and c
 
 `vlmtune train` and `vlmtune grpo` parse the same way (HfArgumentParser, `--config`), train with the same HF
 Trainer into an output folder and log the same way (GRPO adds reward keys), so both tabs are this one code with
-the command's name and field names (vlmtune.apps.webui.forms.TRAIN_FIELDS, GRPO_FIELDS).
+the command's name and field names (vlmtune.apps.webui.forms.TRAIN_FIELDS, GRPO_FIELDS, DPO_FIELDS).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pandas as pd
 from vlmtune.apps.webui import runs, workspace
 from vlmtune.apps.webui.forms import (
     ALL_FIELDS,
+    DPO_FIELDS,
     GRPO_FIELDS,
     TRAIN_FIELDS,
     argv_words,
@@ -61,7 +62,8 @@ class RunForm:
 TRAIN = RunForm("train", tuple(ALL_FIELDS), tuple(TRAIN_FIELDS))
 REWARD_CURVE = "loss and reward (the mean over the step's completions)"
 GRPO = RunForm("grpo", tuple(GRPO_FIELDS), tuple(GRPO_FIELDS[2:]), prefix="grpo_", curve=REWARD_CURVE)
-FORMS = (TRAIN, GRPO)
+DPO = RunForm("dpo", tuple(DPO_FIELDS), tuple(DPO_FIELDS[2:]), prefix="dpo_")
+FORMS = (TRAIN, GRPO, DPO)
 STARTED: dict[str, list[str]] = {}  # per command, output folders this server started, newest last (page reopens)
 
 
@@ -199,3 +201,11 @@ def grpo_tab(fields: dict) -> None:
         "the data are prompts (a `solution` column for the accuracy reward; `vlmtune validate --task grpo`)."
     )
     run_tab(GRPO, fields)
+
+
+def dpo_tab(fields: dict) -> None:
+    gr.Markdown(
+        "Preference optimization after SFT (`vlmtune dpo`): the model is the Model tab's; the data are pairs "
+        "(prompt, chosen and rejected replies; `vlmtune validate --task dpo`; docs/dpo.md)."
+    )
+    run_tab(DPO, fields)

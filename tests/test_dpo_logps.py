@@ -1,0 +1,66 @@
+"""The DPO path's log-probs for every registered family (one image, two images and a video where the family takes
+them): chosen and rejected replies of several pairs, encoded by the family's collator and padded into one batch,
+get exactly the log-probs that a plain forward of each conversation alone gives (fp32, 1e-4).
+
+A reply masked wrong (a prompt token trained, the end of turn left out), media put in the wrong row when the
+chosen and rejected rows are stacked, or padding that changes what a row sees, all break this equality.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.conftest import digit_png, write_video
+from vlmtune.collators.base import IGNORE_INDEX
+from vlmtune.datasets import Sample, Turn, encode_with_media
+from vlmtune.dpo.data import PairCollator, PairDataset, PreferencePair
+from vlmtune.dpo.trainer import reply_logps
+from vlmtune.supported_models import FAMILIES, MODELS
+
+
+def tiny_id(family_id: str) -> str:
+    return next(model_id for model_id, entry in MODELS.items() if entry.is_tiny and entry.family_id == family_id)
+
+
+def pair(text: str, images=(), videos=(), chosen="Seven.", rejected="It is a three, I think.") -> PreferencePair:
+    prompt = Sample([Turn("user", text)], images=list(images), videos=list(videos), source=text)
+    return PreferencePair(prompt, chosen, rejected)
+
+
+def alone_logp(model, collator, sample: Sample, load_images: bool) -> tuple[float, int]:
+    """(sum of log softmax at the trained tokens, their count) of one conversation in a batch of its own."""
+    batch = collator([encode_with_media(collator.encode, sample, load_images, num_frames=4)])
+    labels = batch.pop("labels")
+    with torch.no_grad():
+        logits = model(**batch).logits.float()
+    total, count = 0.0, 0
+    for position in (labels[0] != IGNORE_INDEX).nonzero().flatten().tolist():
+        total += torch.log_softmax(logits[0, position - 1], dim=-1)[labels[0, position]].item()
+        count += 1
+    return total, count
+
+
+@pytest.mark.parametrize("family_id", sorted(FAMILIES))
+def test_pair_logps_equal_each_conversation_alone(family_id, load_tiny, tmp_path):
+    family = FAMILIES[family_id]
+    model, processor = load_tiny(tiny_id(family_id))
+    model.eval()
+    collator = family.collator(processor, family.reply_end, 1024)
+    seven, three = digit_png(tmp_path, "seven.png", 7), digit_png(tmp_path, "three.png", 3, size=48)
+    batches = [[pair("<image>\nWhich digit?", [seven]), pair("<image>\nAnd this one?", [three], chosen="Three.")]]
+    if family.multi_image:
+        batches[0].append(pair("<image><image>\nSame digit?", [seven, three], chosen="No.", rejected="Yes, both."))
+    if family.video:  # a batch of its own: not every processor takes images and videos in one call
+        clip = write_video(tmp_path / "clip.mp4")
+        batches.append([pair("<video>\nWhat happens?", videos=[clip], chosen="A square moves.", rejected="Nothing.")])
+    for pairs in batches:
+        dataset = PairDataset(pairs, collator.encode, family.to_load_image, num_frames=4)
+        batch = PairCollator(collator)([dataset[i] for i in range(len(pairs))])
+        with torch.no_grad():
+            logps, _ = reply_logps(model, batch)
+        for i, each in enumerate(pairs):
+            for side, reply in (("chosen", each.chosen), ("rejected", each.rejected)):
+                expected, count = alone_logp(model, collator, each.with_reply(reply), family.to_load_image)
+                assert getattr(logps, f"{side}_tokens")[i].item() == count > 0
+                assert getattr(logps, side)[i].item() == pytest.approx(expected, abs=1e-4), (each.source, side)

@@ -1,0 +1,159 @@
+"""`vlmtune dpo`: check the pairs, load the model as `vlmtune train` does, train on preferences, save."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
+from vlmtune.collators.base import VLMCollator
+from vlmtune.core.modeling import checkpoint_path
+from vlmtune.data.lengths import length_cache_file
+from vlmtune.dpo.arguments import DPOArguments
+from vlmtune.dpo.data import PairCollator, PairDataset, PreferencePair, read_pairs
+from vlmtune.dpo.trainer import DPOTrainer
+from vlmtune.errors import ArgumentError
+from vlmtune.pipeline import (
+    check_run,
+    load_model_and_collator,
+    make_trainable,
+    resolve_resume,
+    save_outputs,
+    trainer_parts,
+)
+from vlmtune.supported_models import ModelEntry
+
+logger = logging.getLogger("vlmtune")
+
+
+def dpo(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: TrainingArguments,
+    dpo_args: DPOArguments,
+    callbacks: list[TrainerCallback] | None = None,
+) -> DPOTrainer:
+    """Check the pairs, load the model, train on the preference loss, save (same output layout as train)."""
+    entry = check_run(model_args, training_args)
+    check_dpo_run(data_args, training_args)
+    pairs = read_pairs(data_args.data_path, entry.family, data_args)
+    eval_pairs = read_pairs(data_args.eval_data_path, entry.family, data_args) if data_args.eval_data_path else None
+    model, processor, collator = load_model_and_collator(entry, model_args, data_args)
+    trainer = dpo_trainer(
+        entry,
+        model,
+        processor,
+        collator,
+        pairs,
+        (model_args, data_args, training_args, dpo_args),
+        callbacks,
+        eval_pairs=eval_pairs,
+    )
+    output_dir = Path(training_args.output_dir)
+    trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
+    if eval_pairs:  # a final evaluation: logged (eval_rewards/accuracies, ...) and in eval_results.json
+        trainer.save_metrics("eval", trainer.evaluate())
+    save_outputs(trainer, processor, (model_args, data_args, training_args, dpo_args), output_dir)
+    return trainer
+
+
+def check_dpo_run(data_args: DataArguments, training_args: TrainingArguments) -> None:
+    """SFT data options that `vlmtune dpo` does not do yet are refused, not ignored."""
+    unsupported = {
+        "--packing": data_args.packing,
+        "--streaming": data_args.streaming,
+        "--group_by_length": training_args.train_sampling_strategy == "group_by_length",
+    }
+    for flag, given in unsupported.items():
+        if given:
+            raise ArgumentError(f"{flag} is not supported by vlmtune dpo yet; drop it")
+
+
+def dpo_trainer(
+    entry: ModelEntry,
+    model,
+    processor,
+    collator: VLMCollator,
+    pairs: list[PreferencePair],
+    args: tuple[ModelArguments, DataArguments, TrainingArguments, DPOArguments],
+    callbacks: list[TrainerCallback] | None = None,
+    eval_pairs: list[PreferencePair] | None = None,
+) -> DPOTrainer:
+    """The DPOTrainer of a run around a loaded model, made trainable here; with --precompute_ref_log_probs the
+    reference pass over the pairs runs now."""
+    model_args, data_args, training_args, dpo_args = args
+    family = entry.family
+    model, part_lrs = make_trainable(model, family, model_args, training_args)
+    settings = dpo_args.loss_settings()
+    reference = None
+    if settings.needs_reference and not hasattr(model, "disable_adapter"):
+        # Full finetuning has no adapter to switch off: the reference is a frozen copy of the starting weights.
+        reference = copy.deepcopy(model).eval().requires_grad_(False)
+    dataset = PairDataset(pairs, collator.encode, family.to_load_image, data_args.num_frames)
+    eval_dataset = (
+        PairDataset(eval_pairs, collator.encode, family.to_load_image, data_args.num_frames) if eval_pairs else None
+    )
+    batcher = PairCollator(collator)
+    trainer = DPOTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        eval_dataset=eval_dataset,
+        data_collator=batcher,
+        processing_class=processor,
+        callbacks=callbacks,
+        **trainer_parts(entry, data_args, part_lrs),
+        loss_settings=settings,
+        reference=reference,
+    )
+    if dpo_args.precompute_ref_log_probs and settings.needs_reference:
+        for each, path in ((dataset, data_args.data_path), (eval_dataset, data_args.eval_data_path)):
+            if each is not None:
+                cache = reference_cache_file(path, entry, args)
+                each.ref_logps = cached_reference(
+                    trainer, each, batcher, training_args.per_device_train_batch_size, cache
+                )
+        trainer.reference = None  # the frozen copy is not needed any more
+    return trainer
+
+
+def reference_cache_file(data_path: str, entry: ModelEntry, args: tuple) -> Path | None:
+    """Where the reference log-probs of `data_path` are kept ($VLMTUNE_CACHE/ref_logps/<key>.pt), keyed by the data
+    file, the starting checkpoint (its weight files' sizes and times), every model and data argument and the
+    training precision; None when the data is not one file."""
+    model_args, data_args, training_args, _ = args
+    folder = Path(checkpoint_path(entry, model_args.model_local_path))
+    weights = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.safetensors"))]
+    settings = {
+        "kind": "dpo reference log-probs",
+        "checkpoint": [str(folder), weights],
+        "model": dataclasses.asdict(model_args),
+        "data": {k: v for k, v in dataclasses.asdict(data_args).items() if k not in ("data_path", "eval_data_path")},
+        "precision": [training_args.bf16, training_args.fp16],
+    }
+    key_file = length_cache_file(data_path, settings)
+    return None if key_file is None else key_file.parent.parent / "ref_logps" / f"{key_file.stem}.pt"
+
+
+def cached_reference(trainer: DPOTrainer, dataset: PairDataset, batcher, batch_size: int, cache: Path | None):
+    """The reference log-probs of every pair ([N, 2]), read from `cache` when it holds them, else computed (one
+    pass before training) and written there."""
+    if cache is not None and cache.is_file():
+        ref_logps = torch.load(cache, weights_only=True)
+        if ref_logps.shape == (len(dataset), 2):
+            logger.info("reference log-probs of %d pairs read from %s", len(dataset), cache)
+            return ref_logps
+    logger.info("computing the reference log-probs of %d pairs", len(dataset))
+    ref_logps = trainer.precompute_reference(dataset, batcher, batch_size)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        staging = cache.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(ref_logps, staging)
+        staging.replace(cache)  # atomic: parallel ranks never read half a file
+    return ref_logps
