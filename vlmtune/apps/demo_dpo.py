@@ -27,11 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from vlmtune.apps.demo import accuracy
-from vlmtune.apps.demo_grpo import COUNTS, write_counting_data
+from vlmtune.apps.demo_grpo import COUNTS, FULL_FINETUNE, format_only_sft, run_settings, write_counting_data
 from vlmtune.arguments import CommandParser, DataArguments, ModelArguments, TrainingArguments
 from vlmtune.dpo.arguments import DPOArguments
 from vlmtune.dpo.run import dpo
-from vlmtune.train import train
 
 BEFORE_AT_MOST, AFTER_AT_LEAST = 0.5, 0.85
 
@@ -77,22 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = write_counting_data(output_dir / "data", args.num_train, args.num_eval, args.seed, shuffle_images=False)
     pairs = write_pairs(paths["grpo"], args.seed, args.swap_at_random)
     started = time.time()
-    full = {"llm_mode": "full", "vision_mode": "full", "train_projector": True}
-    common = {"use_cpu": True, "seed": args.seed, "weight_decay": 0.0, "report_to": "none", "disable_tqdm": False}
-    sft = train(
-        ModelArguments(model_id=args.model_id, **full),
-        DataArguments(data_path=str(paths["sft"]), model_max_length=512),
-        TrainingArguments(
-            output_dir=str(output_dir / "sft"),
-            num_train_epochs=args.sft_epochs,
-            per_device_train_batch_size=16,
-            learning_rate=1e-3,
-            lr_scheduler_type="cosine",
-            warmup_steps=10,
-            logging_steps=10,
-            **common,
-        ),
-    )
+    full, common = FULL_FINETUNE, run_settings(args.seed)
+    sft = format_only_sft(args.model_id, paths["sft"], output_dir / "sft", args.sft_epochs, args.seed)
     before = accuracy(sft.model, sft.data_collator, paths["eval"])
     print(f"held-out accuracy before DPO: {before:.1%} (chance: 20%; after format-only SFT on random answers)")
 

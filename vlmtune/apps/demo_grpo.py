@@ -84,6 +84,34 @@ def write_counting_data(folder: Path, num_train: int, num_eval: int, seed: int, 
     return paths
 
 
+# Both counting demos (GRPO and DPO) fully finetune the random tiny model, in every stage.
+FULL_FINETUNE = {"llm_mode": "full", "vision_mode": "full", "train_projector": True}
+
+
+def run_settings(seed: int) -> dict:
+    """The training arguments every stage of the counting demos shares."""
+    return {"use_cpu": True, "seed": seed, "weight_decay": 0.0, "report_to": "none", "disable_tqdm": False}
+
+
+def format_only_sft(model_id: str, sft_path: Path, output_dir: Path, epochs: float, seed: int):
+    """Stage 1 of the counting demos: SFT on random answers, so the model learns the answer format (one digit
+    1-5 and the end of turn) and nothing about the images; returns the trainer (its model answers at chance)."""
+    return train(
+        ModelArguments(model_id=model_id, **FULL_FINETUNE),
+        DataArguments(data_path=str(sft_path), model_max_length=512),
+        TrainingArguments(
+            output_dir=str(output_dir),
+            num_train_epochs=epochs,
+            per_device_train_batch_size=16,
+            learning_rate=1e-3,
+            lr_scheduler_type="cosine",
+            warmup_steps=10,
+            logging_steps=10,
+            **run_settings(seed),
+        ),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = CommandParser(
         prog="python -m vlmtune.apps.demo_grpo",
@@ -109,22 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = Path(args.output_dir)
     paths = write_counting_data(output_dir / "data", args.num_train, args.num_eval, args.seed, args.shuffle_images)
     started = time.time()
-    full = {"llm_mode": "full", "vision_mode": "full", "train_projector": True}
-    common = {"use_cpu": True, "seed": args.seed, "weight_decay": 0.0, "report_to": "none", "disable_tqdm": False}
-    sft = train(
-        ModelArguments(model_id=args.model_id, **full),
-        DataArguments(data_path=str(paths["sft"]), model_max_length=512),
-        TrainingArguments(
-            output_dir=str(output_dir / "sft"),
-            num_train_epochs=args.sft_epochs,
-            per_device_train_batch_size=16,
-            learning_rate=1e-3,
-            lr_scheduler_type="cosine",
-            warmup_steps=10,
-            logging_steps=10,
-            **common,
-        ),
-    )
+    full, common = FULL_FINETUNE, run_settings(args.seed)
+    sft = format_only_sft(args.model_id, paths["sft"], output_dir / "sft", args.sft_epochs, args.seed)
     before = accuracy(sft.model, sft.data_collator, paths["eval"])
     print(f"held-out accuracy before GRPO: {before:.1%} (chance: 20%; after format-only SFT on random answers)")
 
