@@ -23,7 +23,7 @@ demo: setup
 demo-compose: setup
 	$(PY) -m vlmtune.apps.demo_compose --output_dir demo_compose_output
 
-# GRPO learns to count squares from a reward alone (vlmtune/apps/demo_grpo.py; ~4 min on 2 CPU cores).
+# GRPO learns to count squares from a reward alone (vlmtune/apps/demo_grpo.py; ~3-6 min on 2 CPU cores).
 demo-grpo: setup
 	$(PY) -m vlmtune.apps.demo_grpo --output_dir demo_grpo_output
 

@@ -123,9 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num_train", type=int, default=1000, help="Training images (prompts).")
     parser.add_argument("--num_eval", type=int, default=200, help="Held-out images.")
     parser.add_argument("--sft_epochs", type=float, default=2, help="Epochs of format-only SFT (random answers).")
-    parser.add_argument("--grpo_steps", type=int, default=300, help="GRPO optimizer steps.")
+    parser.add_argument("--grpo_steps", type=int, default=600, help="GRPO optimizer steps (cosine schedule).")
     parser.add_argument(
-        "--learning_rate", type=float, default=3e-4, help="GRPO learning rate (constant; 1e-3 collapses the entropy)."
+        "--learning_rate",
+        type=float,
+        default=3e-4,
+        help="Peak GRPO learning rate, decayed to 0 by a cosine schedule (held constant, 3e-4 collapses late: "
+        "seed 2 reached 81%% held-out at step 150 and 2%% at step 600; 1e-3 collapses the entropy early).",
     )
     parser.add_argument("--num_generations", type=int, default=8, help="Completions per prompt.")
     parser.add_argument("--prompts_per_step", type=int, default=8, help="Prompts per GRPO step.")
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             max_steps=args.grpo_steps,
             per_device_train_batch_size=args.prompts_per_step,
             learning_rate=args.learning_rate,
-            lr_scheduler_type="constant",
+            lr_scheduler_type="cosine",  # the decay keeps what was learned (docs/grpo.md, the demo's recipe)
             logging_steps=10,
             **common,
         ),
