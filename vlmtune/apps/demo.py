@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from vlmtune.arguments import CommandParser, DataArguments, ModelArguments, TrainingArguments
+from vlmtune.core.evaluation import exact_match
 from vlmtune.core.inference import generate_replies
 from vlmtune.core.modeling import load_model
 from vlmtune.data.formats import load_samples
@@ -60,10 +61,11 @@ def write_digits_dataset(folder: Path, num_eval: int = 300, seed: int = 0) -> tu
 
 
 def accuracy(model, collator, eval_path: Path) -> float:
+    """Held-out exact match of greedy replies, as `--eval_metric exact_match` scores it (surrounding whitespace
+    ignored: a GRPO policy may answer " 3", which its accuracy reward counts as 3)."""
     samples = load_samples(eval_path)
     replies = generate_replies(model, collator, samples, max_new_tokens=4)
-    answers = [sample.turns[-1].text for sample in samples]
-    return sum(reply == answer for reply, answer in zip(replies, answers, strict=True)) / len(samples)
+    return exact_match(replies, [sample.turns[-1].text for sample in samples])["exact_match"]
 
 
 def main(argv: list[str] | None = None) -> int:
