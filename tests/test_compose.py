@@ -407,3 +407,13 @@ def test_pixel_shuffle_stage1_trains_the_connector_only(digits_data, tmp_path): 
     trainer = train(*parse_args(argv))
     trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert trainable == {"model.connector.modality_projection.proj.weight"}
+
+
+def test_the_compose_demo_finds_the_repositorys_recipes():
+    """The demo reads configs/compose/ from the repository, wherever its module sits (a fast guard for the slow
+    demo test below: the layout move once sent it to vlmtune/configs/)."""
+    from vlmtune.apps import demo_compose
+
+    for recipe in ("llava15_stage1.yaml", "llava15_stage2_full.yaml"):
+        assert (demo_compose.CONFIGS / recipe) == CONFIGS / recipe
+        assert (demo_compose.CONFIGS / recipe).is_file()

@@ -28,7 +28,7 @@ from vlmtune.core.outputs import run_model_args
 from vlmtune.supported_models import get_family
 from vlmtune.train import train
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "compose"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "compose"  # the repository's configs/compose
 
 
 def run_stage(
