@@ -73,3 +73,31 @@ def write_video(path, num_frames: int = 10, size: int = 32) -> str:
 @pytest.fixture
 def video(tmp_path):
     return write_video(tmp_path / "clip.mp4")
+
+
+def save_tiny_causal_lm(folder):
+    """A tiny Qwen2 causal LM (seeded) with a 64-word tokenizer (eos t1, pad t2), saved to `folder` for TRL's
+    trainers in the loss-parity tests (TRL loads a model, and with a reference a second copy, from a path).
+    Returns the tokenizer."""
+    import torch
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    vocab = {f"t{i}": i for i in range(64)}
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="t0")), eos_token="t1", pad_token="t2"
+    )
+    config = Qwen2Config(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        eos_token_id=1,
+        pad_token_id=2,
+    )
+    Qwen2ForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return tokenizer

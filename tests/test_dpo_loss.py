@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from tests.conftest import save_tiny_causal_lm
 from vlmtune.dpo.loss import LossSettings, PairLogps, preference_loss
 
 DPO_CASES = [
@@ -38,28 +39,10 @@ PAIRS = 3
 def trl_dpo(tmp_path_factory):
     pytest.importorskip("trl")
     from datasets import Dataset
-    from tokenizers import Tokenizer, models
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    torch.manual_seed(0)
-    vocab = {f"t{i}": i for i in range(64)}
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="t0")), eos_token="t1", pad_token="t2"
-    )
-    config = Qwen2Config(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        eos_token_id=1,
-        pad_token_id=2,
-    )
     folder = tmp_path_factory.mktemp("tiny_qwen2_dpo")
-    Qwen2ForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    tokenizer = save_tiny_causal_lm(folder)
     args = DPOConfig(output_dir=str(folder / "out"), use_cpu=True, report_to="none", bf16=False)
     dataset = Dataset.from_dict({"prompt": ["t5 t6"] * 2, "chosen": ["t7"] * 2, "rejected": ["t8"] * 2})
     trainer = DPOTrainer(model=str(folder), args=args, train_dataset=dataset, processing_class=tokenizer)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import save_tiny_causal_lm
 from vlmtune.grpo.loss import LossSettings, group_advantages, policy_loss
 from vlmtune.grpo.rollouts import completion_logps
 
@@ -34,28 +35,10 @@ MAX_COMPLETION_LENGTH = 5
 def trl_trainer(tmp_path_factory):
     pytest.importorskip("trl")
     from datasets import Dataset
-    from tokenizers import Tokenizer, models
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
-    torch.manual_seed(0)
-    vocab = {f"t{i}": i for i in range(64)}
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="t0")), eos_token="t1", pad_token="t2"
-    )
-    config = Qwen2Config(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        eos_token_id=1,
-        pad_token_id=2,
-    )
     folder = tmp_path_factory.mktemp("tiny_qwen2")
-    Qwen2ForCausalLM(config).save_pretrained(folder)  # with beta > 0, TRL loads its reference from a path
-    tokenizer.save_pretrained(folder)
+    tokenizer = save_tiny_causal_lm(folder)
     args = GRPOConfig(
         output_dir=str(folder / "out"),
         per_device_train_batch_size=4,
