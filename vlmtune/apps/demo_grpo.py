@@ -30,6 +30,7 @@ from vlmtune.grpo.run import grpo
 from vlmtune.train import train
 
 QUESTION = "How many squares are in the image?"
+PROMPT = f"<image>\n{QUESTION}"  # one prompt form for SFT, GRPO/DPO prompts and held-out samples
 COUNTS = (1, 2, 3, 4, 5)
 BEFORE_AT_MOST, AFTER_AT_LEAST = 0.5, 0.8
 
@@ -66,7 +67,7 @@ def write_counting_data(folder: Path, num_train: int, num_eval: int, seed: int, 
         return {
             "image": name,
             "conversations": [
-                {"from": "human", "value": f"<image>\n{QUESTION}"},
+                {"from": "human", "value": PROMPT},
                 {"from": "gpt", "value": str(answer)},
             ],
         }
@@ -74,8 +75,10 @@ def write_counting_data(folder: Path, num_train: int, num_eval: int, seed: int, 
     paths = {"sft": folder / "sft.json", "grpo": folder / "grpo.jsonl", "eval": folder / "eval.json"}
     random_answers = rng.choice(COUNTS, size=num_train)
     paths["sft"].write_text(json.dumps([conversation(n, int(a)) for n, a in zip(names, random_answers, strict=False)]))
+    # The prompt text is the SFT and held-out samples' own (`PROMPT`): a policy trained on one prompt form and scored
+    # on another answered the training form only (seed 2 at two threads, 22%, before 2026-12-08).
     prompts = [
-        {"messages": [{"role": "user", "content": f"<image>{QUESTION}"}], "images": [n], "solution": str(int(c))}
+        {"messages": [{"role": "user", "content": PROMPT}], "images": [n], "solution": str(int(c))}
         for n, c in zip(train_names, counts[:num_train], strict=True)
     ]
     paths["grpo"].write_text("\n".join(json.dumps(p) for p in prompts) + "\n")
