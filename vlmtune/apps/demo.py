@@ -77,11 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=float, default=6, help="Training epochs over the 1,497 training digits.")
     parser.add_argument("--learning_rate", type=float, default=1e-3, help="Peak learning rate (cosine schedule).")
     parser.add_argument("--batch_size", type=int, default=16, help="Samples per training step.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the train/held-out split and of training.")
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
 
     output_dir = Path(args.output_dir)
-    train_path, eval_path = write_digits_dataset(output_dir / "data")
+    train_path, eval_path = write_digits_dataset(output_dir / "data", seed=args.seed)
     model_args = ModelArguments(model_id=args.model_id, llm_mode="full", vision_mode="full", train_projector=True)
     data_args = DataArguments(data_path=str(train_path), model_max_length=512)
     training_args = TrainingArguments(
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         weight_decay=0.0,
         logging_steps=10,
         use_cpu=True,
-        seed=0,
+        seed=args.seed,
         disable_tqdm=False,
     )
 

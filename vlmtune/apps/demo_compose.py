@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage1_lr", type=float, default=1e-2, help="Stage-1 peak learning rate.")
     parser.add_argument("--stage2_epochs", type=float, default=6, help="Full-LLM epochs over the digits.")
     parser.add_argument("--stage2_lr", type=float, default=1e-3, help="Stage-2 peak learning rate.")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the projector and of training.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the data split, the projector and training.")
     parser.add_argument(
         "--projector", default="mlp2x_gelu", help="vlmtune compose's --projector (pixel_shuffle: Idefics3's class)."
     )
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
 
     output_dir = Path(args.output_dir)
-    train_path, eval_path = write_digits_dataset(output_dir / "data")
+    train_path, eval_path = write_digits_dataset(output_dir / "data", seed=args.seed)
     composed = output_dir / "composed"
     if not (composed / "config.json").exists():
         compose("tiny-siglip", "tiny-qwen3", composed, projector=args.projector, seed=args.seed)
