@@ -1,0 +1,23 @@
+"""DeepSeek-VL / Janus collator: the shared core, with the last reply closed as every other reply is.
+
+The converted checkpoints' templates (transformers' convert_janus_weights_to_hf.py, tests/models/deepseek_vl) write
+the separator after a message only when another message or the generation prompt follows (`not loop.last`), so the
+conversation's last reply would end with nothing. DeepSeek's own conversation format (DeepSeek-VL and Janus:
+`sep2="<｜end▁of▁sentence｜>"` after every assistant reply, stopping on it) closes each reply with the end-of-sentence
+token, which is what a reply trained here must end with. `render` appends it after a final assistant message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vlmtune.collators.base import VLMCollator
+from vlmtune.datasets import ASSISTANT
+
+
+class DeepseekCollator(VLMCollator):
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
+        text = super().render(messages, add_generation_prompt)
+        if messages and messages[-1]["role"] == ASSISTANT and not add_generation_prompt:
+            text += self.tokenizer.eos_token  # the template's seps[1] where a turn follows
+        return text
