@@ -161,6 +161,32 @@ RENDERED["aria"] = RENDERED["qwen2-vl"].replace(
     "<|vision_start|><|image_pad|><|vision_end|>", "<fim_prefix><|img|><fim_suffix>"
 )
 RENDERED["idefics2"] = RENDERED["idefics3"].removeprefix("<|begin_of_text|>")  # idefics2-8b: no BOS text
+# --- issue 19, batch C ---
+# DeepSeek's format closes a reply with the end-of-sentence token (the collator adds it after the last one, which the
+# converted templates leave open); a system message is "System: ..." closed the same way.
+DEEPSEEK_EOS = "<\uff5cend\u2581of\u2581sentence\uff5c>"
+REPLY_FORMAT.update(
+    {
+        "deepseek-vl": " {reply}" + DEEPSEEK_EOS,
+        "deepseek-vl-hybrid": " {reply}" + DEEPSEEK_EOS,
+        "janus": " {reply}" + DEEPSEEK_EOS,
+        "vipllava": " {reply}</s>",
+        "video-llava": " {reply}</s>",
+    }
+)
+RENDERED["deepseek-vl"] = RENDERED["deepseek-vl-hybrid"] = (
+    "You are a helpful language and vision assistant. You are able to understand the visual content that the user "
+    "provides, and assist the user with a variety of tasks using natural language.\n\n"
+    f"System: Be brief.{DEEPSEEK_EOS}User: <image_placeholder>Which digit?\n\nAssistant: 7{DEEPSEEK_EOS}"
+    f"User: Sure?\n\nAssistant: Yes.{DEEPSEEK_EOS}"
+)
+# Janus: the processor, not the template, puts the default system prompt in front (not part of the rendering).
+RENDERED["janus"] = (
+    f"System: Be brief.{DEEPSEEK_EOS}<|User|>: <image_placeholder>\nWhich digit?\n\n<|Assistant|>: 7{DEEPSEEK_EOS}"
+    f"<|User|>: Sure?\n\n<|Assistant|>: Yes.{DEEPSEEK_EOS}"
+)
+# Stand-ins (no copy of their own templates found): LLaVA-1.5's and LLaVA-NeXT-Video's Vicuna format.
+RENDERED["vipllava"] = RENDERED["video-llava"] = RENDERED["llava-1.5"]
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}
 # Families whose released template refuses a system prompt together with images: the error it raises.

@@ -965,6 +965,102 @@ register_family(
 # Qwen3.8-Flash-Next is the released Qwen4-Exp checkpoint (public vLLM and QEfficient ports of the type say so).
 register_model("qwen3.8-flash-next", "qwen4-exp", "Qwen/Qwen3.8-Flash-Next")
 
+# --- issue 19, batch C: DeepSeek-VL, Janus, ViP-LLaVA, Video-LLaVA ------------------------------------------------
+# Imported here, not at the top, so that the three issue-19 batches merge as separate blocks.
+from vlmtune.collators.deepseek import DeepseekCollator  # noqa: E402
+from vlmtune.loaders import deepseek_vl, janus, video_llava, vipllava  # noqa: E402
+
+DEEPSEEK_TEMPLATE = (
+    "outside copy: CHAT_TEMPLATE of transformers' convert_deepseek_vl_hybrid_weights_to_hf.py (the processor's in "
+    "tests/models/deepseek_vl*/test_processing_*.py)"
+)
+# https://huggingface.co/deepseek-community/deepseek-vl-1.3b-chat
+register_family(
+    conventional_family(
+        "deepseek-vl",
+        build_tiny=deepseek_vl.build_tiny,
+        # The converted template leaves the last message unclosed; DeepSeek's format ends every reply with eos.
+        collator=DeepseekCollator,
+        template_source=DEEPSEEK_TEMPLATE,
+        notes="the template writes DeepSeek-VL's default system prompt itself; vLLM 0.32: not implemented",
+    )
+)
+register_model("deepseek-vl-1.3b-chat", "deepseek-vl", "deepseek-community/deepseek-vl-1.3b-chat")
+
+# https://huggingface.co/deepseek-community/deepseek-vl-7b-chat
+register_family(
+    conventional_family(
+        "deepseek-vl-hybrid",
+        build_tiny=deepseek_vl.build_tiny_hybrid,
+        collator=DeepseekCollator,  # as deepseek-vl
+        # Two vision towers: the high-resolution SAM tower (with its neck, downsampling projection and mixing
+        # weight) is vision encoder as SigLIP is; the convention knows one tower and would freeze it as `others`.
+        modules=ModulePrefixes(
+            vision_encoder=(
+                "model.vision_model",
+                "model.high_res_vision_model",
+                "model.high_res_vision_neck",
+                "model.high_res_vision_proj",
+                "model.high_res_vision_alpha",
+            ),
+            vision_projector=("model.aligner",),
+            llm=("model.language_model", "lm_head"),
+        ),
+        template_source=DEEPSEEK_TEMPLATE,
+        notes="SigLIP + high-resolution SAM towers; vLLM 0.32: not implemented",
+    )
+)
+register_model("deepseek-vl-7b-chat", "deepseek-vl-hybrid", "deepseek-community/deepseek-vl-7b-chat")
+
+# https://huggingface.co/deepseek-community/Janus-Pro-1B
+register_family(
+    conventional_family(
+        "janus",
+        build_tiny=janus.build_tiny,
+        collator=DeepseekCollator,  # the same unclosed last message as deepseek-vl
+        template_source="outside copy: CHAT_TEMPLATE of transformers' convert_janus_weights_to_hf.py",
+        notes=(
+            "text replies only: the image-generation modules stay frozen; the processor writes Janus' default system "
+            "prompt; vLLM 0.32: not implemented"
+        ),
+    )
+)
+register_model("janus-pro-1b", "janus", "deepseek-community/Janus-Pro-1B")
+
+# https://huggingface.co/llava-hf/vip-llava-7b-hf
+register_family(
+    conventional_family(
+        "vipllava",
+        build_tiny=vipllava.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, the llava-hf LLaVA-1.5 template; no copy of "
+            "vip-llava-7b-hf's template found, searched 2026-12-07)"
+        ),
+        notes="LLaVA-1.5 on visual prompts, multi-layer CLIP features; vLLM 0.32: not implemented",
+    )
+)
+register_model("vip-llava-7b", "vipllava", "llava-hf/vip-llava-7b-hf")
+
+# https://huggingface.co/LanguageBind/Video-LLaVA-7B-hf
+register_family(
+    conventional_family(
+        "video-llava",
+        build_tiny=video_llava.build_tiny,
+        # Separate image and video towers: the convention knows one vision part, so both are named here.
+        modules=ModulePrefixes(
+            vision_encoder=("model.image_tower", "model.video_tower"),
+            vision_projector=("model.multi_modal_projector",),
+            llm=("model.language_model", "lm_head"),
+        ),
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, the LLaVA-NeXT-Video Vicuna template; no copy of "
+            "Video-LLaVA-7B-hf's template found, searched 2026-12-07)"
+        ),
+        notes="8-frame videos through their own tower; vLLM 0.32: not implemented",
+    )
+)
+register_model("video-llava-7b", "video-llava", "LanguageBind/Video-LLaVA-7B-hf")
+
 
 # --- unsupported families ---------------------------------------------------------------------------------
 
