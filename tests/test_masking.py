@@ -172,6 +172,7 @@ REPLY_FORMAT.update(
         "janus": " {reply}" + DEEPSEEK_EOS,
         "vipllava": " {reply}</s>",
         "video-llava": " {reply}</s>",
+        "muse-glimmer": "{reply}<|eot|>",
     }
 )
 RENDERED["deepseek-vl"] = RENDERED["deepseek-vl-hybrid"] = (
@@ -187,6 +188,8 @@ RENDERED["janus"] = (
 )
 # Stand-ins (no copy of their own templates found): LLaVA-1.5's and LLaVA-NeXT-Video's Vicuna format.
 RENDERED["vipllava"] = RENDERED["video-llava"] = RENDERED["llava-1.5"]
+# Muse Glimmer's stand-in: Llama 4's template, an image written as <|patch|>.
+RENDERED["muse-glimmer"] = RENDERED["llama4"].replace("<|image|>", "<|patch|>")
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}
 # Families whose released template refuses a system prompt together with images: the error it raises.

@@ -968,7 +968,7 @@ register_model("qwen3.8-flash-next", "qwen4-exp", "Qwen/Qwen3.8-Flash-Next")
 # --- issue 19, batch C: DeepSeek-VL, Janus, ViP-LLaVA, Video-LLaVA ------------------------------------------------
 # Imported here, not at the top, so that the three issue-19 batches merge as separate blocks.
 from vlmtune.collators.deepseek import DeepseekCollator  # noqa: E402
-from vlmtune.loaders import deepseek_vl, janus, video_llava, vipllava  # noqa: E402
+from vlmtune.loaders import deepseek_vl, janus, muse_glimmer, video_llava, vipllava  # noqa: E402
 
 DEEPSEEK_TEMPLATE = (
     "outside copy: CHAT_TEMPLATE of transformers' convert_deepseek_vl_hybrid_weights_to_hf.py (the processor's in "
@@ -1060,6 +1060,26 @@ register_family(
     )
 )
 register_model("video-llava-7b", "video-llava", "LanguageBind/Video-LLaVA-7B-hf")
+
+# https://huggingface.co/meta-models/Muse-Glimmer-30B
+register_family(
+    conventional_family(
+        "muse-glimmer",
+        build_tiny=muse_glimmer.build_tiny,
+        # The projector is three top-level modules (adapter MLP, projection, norm), none of a conventional name.
+        modules=ModulePrefixes(
+            vision_encoder=("model.vision_tower",),
+            vision_projector=("model.vision_adapter", "model.vision_projection", "model.perception_emb_norm"),
+            llm=("model.language_model", "lm_head"),
+        ),
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, Llama 4's template (Llama4Processor's default; the "
+            "same tokenizer) with images as <|patch|>; no copy of Muse Glimmer's template found, searched 2026-12-07)"
+        ),
+        notes="vLLM 0.32 implements MuseGlimmerForConditionalGeneration (not run here)",
+    )
+)
+register_model("muse-glimmer-30b", "muse-glimmer", "meta-models/Muse-Glimmer-30B")
 
 
 # --- unsupported families ---------------------------------------------------------------------------------
