@@ -181,8 +181,10 @@ RENDERED["deepseek-vl"] = RENDERED["deepseek-vl-hybrid"] = (
     f"System: Be brief.{DEEPSEEK_EOS}User: <image_placeholder>Which digit?\n\nAssistant: 7{DEEPSEEK_EOS}"
     f"User: Sure?\n\nAssistant: Yes.{DEEPSEEK_EOS}"
 )
-# Janus: the processor, not the template, puts the default system prompt in front (not part of the rendering).
+# Janus: the processor, not the template, writes the default system prompt; JanusCollator renders it too.
 RENDERED["janus"] = (
+    "You are a helpful language and vision assistant. You are able to understand the visual content that the user "
+    "provides, and assist the user with a variety of tasks using natural language.\n\n"
     f"System: Be brief.{DEEPSEEK_EOS}<|User|>: <image_placeholder>\nWhich digit?\n\n<|Assistant|>: 7{DEEPSEEK_EOS}"
     f"<|User|>: Sure?\n\n<|Assistant|>: Yes.{DEEPSEEK_EOS}"
 )

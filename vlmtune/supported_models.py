@@ -967,7 +967,7 @@ register_model("qwen3.8-flash-next", "qwen4-exp", "Qwen/Qwen3.8-Flash-Next")
 
 # --- issue 19, batch C: DeepSeek-VL, Janus, ViP-LLaVA, Video-LLaVA ------------------------------------------------
 # Imported here, not at the top, so that the three issue-19 batches merge as separate blocks.
-from vlmtune.collators.deepseek import DeepseekCollator  # noqa: E402
+from vlmtune.collators.deepseek import DeepseekCollator, JanusCollator  # noqa: E402
 from vlmtune.loaders import deepseek_vl, janus, muse_glimmer, video_llava, vipllava  # noqa: E402
 
 DEEPSEEK_TEMPLATE = (
@@ -993,18 +993,19 @@ register_family(
         "deepseek-vl-hybrid",
         build_tiny=deepseek_vl.build_tiny_hybrid,
         collator=DeepseekCollator,  # as deepseek-vl
-        # Two vision towers: the high-resolution SAM tower (with its neck, downsampling projection and mixing
-        # weight) is vision encoder as SigLIP is; the convention knows one tower and would freeze it as `others`.
+        # Two vision towers: the high-resolution SAM tower (with its neck and downsampling projection) is vision
+        # encoder as SigLIP is; the convention knows one tower and would freeze it as `others`. The towers' mixing
+        # weight is a bare parameter (no module to train or save whole): it stays frozen.
         modules=ModulePrefixes(
             vision_encoder=(
                 "model.vision_model",
                 "model.high_res_vision_model",
                 "model.high_res_vision_neck",
                 "model.high_res_vision_proj",
-                "model.high_res_vision_alpha",
             ),
             vision_projector=("model.aligner",),
             llm=("model.language_model", "lm_head"),
+            others=("model.high_res_vision_alpha",),
         ),
         template_source=DEEPSEEK_TEMPLATE,
         notes="SigLIP + high-resolution SAM towers; vLLM 0.32: not implemented",
@@ -1017,7 +1018,8 @@ register_family(
     conventional_family(
         "janus",
         build_tiny=janus.build_tiny,
-        collator=DeepseekCollator,  # the same unclosed last message as deepseek-vl
+        # deepseek-vl's unclosed last message, and the default system prompt that the processor writes itself.
+        collator=JanusCollator,
         template_source="outside copy: CHAT_TEMPLATE of transformers' convert_janus_weights_to_hf.py",
         notes=(
             "text replies only: the image-generation modules stay frozen; the processor writes Janus' default system "

@@ -21,3 +21,23 @@ class DeepseekCollator(VLMCollator):
         if messages and messages[-1]["role"] == ASSISTANT and not add_generation_prompt:
             text += self.tokenizer.eos_token  # the template's seps[1] where a turn follows
         return text
+
+
+class JanusCollator(DeepseekCollator):
+    """Janus' processor writes its default system prompt in front of every text it is given
+    (`use_default_system_prompt`, as the converted checkpoints are saved). The rendering includes it, so that the
+    text the labels are read from is the text the processor tokenizes; it is taken off again before the processor
+    writes it back."""
+
+    def default_prompt(self) -> str:
+        from transformers.models.janus.processing_janus import DEFAULT_SYSTEM_PROMPT
+
+        return DEFAULT_SYSTEM_PROMPT if getattr(self.processor, "use_default_system_prompt", False) else ""
+
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
+        return self.default_prompt() + super().render(messages, add_generation_prompt)
+
+    def run_processor(self, **inputs: Any) -> Any:
+        prompt = self.default_prompt()
+        inputs["text"] = [text.removeprefix(prompt) for text in inputs["text"]]
+        return super().run_processor(**inputs)
