@@ -50,6 +50,8 @@ def build_tiny(folder: Path) -> None:
         add_bos=True,
     )
     text = tiny_text_config(tokenizer, head_dim=32, sliding_window=64)
+    # The logit scale follows the released rule, 1 / sqrt(hidden_size / 256) (0.196 for 6656 wide; 1.41 here).
+    text["output_multiplier"] = (256 / text["hidden_size"]) ** 0.5
     text.pop("max_position_embeddings")  # the released value; 4096 for the other tiny models
     vision_hidden = TINY_VISION_SIZES["hidden_size"]
     config = MuseGlimmerConfig(
