@@ -1075,8 +1075,9 @@ register_family(
             llm=("model.language_model", "lm_head"),
         ),
         template_source=(
-            "derived and checked at load (tiny model: stand-in, Llama 4's template (Llama4Processor's default; the "
-            "same tokenizer) with images as <|patch|>; no copy of Muse Glimmer's template found, searched 2026-12-07)"
+            "derived and checked at load (tiny model: stand-in, Llama 4's template, Llama4Processor's default, the "
+            "same tokenizer, images as the processor's image token; no copy of Muse Glimmer's template found, "
+            "searched 2026-12-07)"
         ),
         notes="vLLM 0.32 implements MuseGlimmerForConditionalGeneration (not run here)",
     )
