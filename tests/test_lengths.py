@@ -22,6 +22,7 @@ from vlmtune.train import train
 # LFM2-VL and Llama 3.2 Vision markers; the space Idefics2's processor writes after an image that text follows) and
 # LLaVA-OneVision's base-tile-only multi-image samples are not in the processors' per-size token counts.
 APPROXIMATE = {"gemma3", "gemma3n", "gemma4", "idefics2", "lfm2-vl", "llama-3.2-vision", "llava-onevision"}
+APPROXIMATE |= {"muse-glimmer"}  # issue 19, batch C: <|image_start|> / <|image_end|> around each image's tokens
 
 
 def mixed_samples(folder, family) -> list[Sample]:

@@ -37,6 +37,11 @@ class JanusCollator(DeepseekCollator):
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
         return self.default_prompt() + super().render(messages, add_generation_prompt)
 
+    def estimate_image_tokens(self, height: int, width: int) -> int:
+        """Tokens of one image for length grouping (vlmtune/data/lengths.py): every image is resized to one square,
+        `num_image_tokens` placeholders between <begin_of_image> and <end_of_image>."""
+        return self.processor.num_image_tokens + 2
+
     def run_processor(self, **inputs: Any) -> Any:
         prompt = self.default_prompt()
         inputs["text"] = [text.removeprefix(prompt) for text in inputs["text"]]
