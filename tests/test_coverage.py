@@ -57,3 +57,21 @@ def test_the_probe_finds_what_the_table_says():
     qwen4 = probe.probe("qwen4_exp")  # trains: the convention's layout, and the processor ships no template
     assert (qwen4["language"], qwen4["vision"]) == (["language_model"], ["visual"])
     assert qwen4["processor"] == "Qwen3VLProcessor" and not qwen4["default_chat_template"]
+
+
+# --- issue 19, batch C ---
+def test_batch_c_refusals_rest_on_what_the_probe_finds():
+    """hyperclovax_vision_v2, inkling2 and minimax_m3_vl are refused for their template alone: each builds, has the
+    convention's parts and a processor naming its image token, and the processor ships no template."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "coverage_probe.py"
+    spec = importlib.util.spec_from_file_location("coverage_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    for model_type in ("hyperclovax_vision_v2", "inkling2", "minimax_m3_vl"):
+        found = probe.probe(model_type)
+        assert found["built"] == "default" and found["language"] == ["language_model"], model_type
+        assert found["image_token_attr"] and not found["default_chat_template"], model_type
+        assert coverage.reason(model_type).startswith(coverage.NO_TEMPLATE), model_type

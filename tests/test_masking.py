@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import resolved_family
 from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.data.video import decode_video
 from vlmtune.datasets import Sample, Turn, open_image
@@ -161,6 +162,37 @@ RENDERED["aria"] = RENDERED["qwen2-vl"].replace(
     "<|vision_start|><|image_pad|><|vision_end|>", "<fim_prefix><|img|><fim_suffix>"
 )
 RENDERED["idefics2"] = RENDERED["idefics3"].removeprefix("<|begin_of_text|>")  # idefics2-8b: no BOS text
+# --- issue 19, batch C ---
+# DeepSeek's format closes a reply with the end-of-sentence token (the collator adds it after the last one, which the
+# converted templates leave open); a system message is "System: ..." closed the same way.
+DEEPSEEK_EOS = "<\uff5cend\u2581of\u2581sentence\uff5c>"
+REPLY_FORMAT.update(
+    {
+        "deepseek-vl": " {reply}" + DEEPSEEK_EOS,
+        "deepseek-vl-hybrid": " {reply}" + DEEPSEEK_EOS,
+        "janus": " {reply}" + DEEPSEEK_EOS,
+        "vipllava": " {reply}</s>",
+        "video-llava": " {reply}</s>",
+        "muse-glimmer": "{reply}<|eot|>",
+    }
+)
+RENDERED["deepseek-vl"] = RENDERED["deepseek-vl-hybrid"] = (
+    "You are a helpful language and vision assistant. You are able to understand the visual content that the user "
+    "provides, and assist the user with a variety of tasks using natural language.\n\n"
+    f"System: Be brief.{DEEPSEEK_EOS}User: <image_placeholder>Which digit?\n\nAssistant: 7{DEEPSEEK_EOS}"
+    f"User: Sure?\n\nAssistant: Yes.{DEEPSEEK_EOS}"
+)
+# Janus: the processor, not the template, writes the default system prompt; JanusCollator renders it too.
+RENDERED["janus"] = (
+    "You are a helpful language and vision assistant. You are able to understand the visual content that the user "
+    "provides, and assist the user with a variety of tasks using natural language.\n\n"
+    f"System: Be brief.{DEEPSEEK_EOS}<|User|>: <image_placeholder>\nWhich digit?\n\n<|Assistant|>: 7{DEEPSEEK_EOS}"
+    f"<|User|>: Sure?\n\n<|Assistant|>: Yes.{DEEPSEEK_EOS}"
+)
+# Stand-ins (no copy of their own templates found): LLaVA-1.5's and LLaVA-NeXT-Video's Vicuna format.
+RENDERED["vipllava"] = RENDERED["video-llava"] = RENDERED["llava-1.5"]
+# Muse Glimmer's stand-in: Llama 4's template, an image written as <|patch|>.
+RENDERED["muse-glimmer"] = RENDERED["llama4"].replace("<|image|>", "<|patch|>")
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}
 # Families whose released template refuses a system prompt together with images: the error it raises.
@@ -216,7 +248,7 @@ def test_every_family_has_expected_formats():
     "shape", ["single_turn", "multi_turn", "system_prompt", "multi_image", "two_images_one_turn", "text_only", "video"]
 )
 def test_supervised_ids_are_exactly_the_replies(family_id, shape, load_tiny, images, video):
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     if shape == "video" and not family.video:
         pytest.skip(f"{family_id} takes no video")
     if shape in ("multi_image", "two_images_one_turn") and not family.multi_image:
@@ -254,7 +286,7 @@ def test_supervised_ids_are_exactly_the_replies(family_id, shape, load_tiny, ima
 
 @pytest.mark.parametrize("family_id", FAMILY_IDS)
 def test_template_renders_the_released_prompt_format(family_id, load_tiny, images):
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     _, processor = load_tiny(f"tiny-{family_id}")
     collator = family.collator(processor, family.reply_end)
     turns = ("<image>\nWhich digit?", "7", "Sure?", "Yes.") if family.multi_turn else ("<image>\nWhich digit?", "7")
@@ -269,7 +301,7 @@ def test_template_renders_the_released_prompt_format(family_id, load_tiny, image
 
 @pytest.mark.parametrize("family_id", FAMILY_IDS)
 def test_per_sample_system_prompt_is_used(family_id, load_tiny):
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     if not family.system_prompt:
         pytest.skip(f"{family_id} takes no system prompt (the data check rejects one)")
     _, processor = load_tiny(f"tiny-{family_id}")

@@ -229,6 +229,43 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     ),
     "vision-encoder-decoder": (ENCODER_DECODER, "a generic encoder + decoder pairing; no processor class is mapped"),
 }
+# --- issue 19, batch C: what trying DeepSeek-VL, Janus, ViP-LLaVA, Video-LLaVA and four 2026 types found -----------
+# (one block for the three-branch merge; fold it into the tables above when the batches are in)
+TRAINS.update(
+    {
+        "deepseek_vl": ("deepseek-vl",),
+        "deepseek_vl_hybrid": ("deepseek-vl-hybrid",),
+        "janus": ("janus",),
+        "muse_glimmer": ("muse-glimmer",),
+        "video_llava": ("video-llava",),
+        "vipllava": ("vipllava",),
+    }
+)
+for _trained in ("deepseek_vl", "deepseek_vl_hybrid", "janus", "muse_glimmer", "video_llava", "vipllava"):
+    del NOT_SUPPORTED[_trained]
+NOT_SUPPORTED.update(
+    {
+        "hyperclovax_vision_v2": (
+            NO_TEMPLATE,
+            "naver-hyperclovax/HyperCLOVAX-SEED-Think-32B (vision_model + projector + language_model: the "
+            "convention's parts, derived on the meta device); HyperCLOVAXVisionV2Processor ships no template and its "
+            "code says the hub template writes a <|video_duration|> text placeholder; only the text siblings' "
+            "ChatML + <|endofturn|> turns are described in public copies, not how images are written; " + SEARCHED,
+        ),
+        "inkling2": (
+            NO_TEMPLATE,
+            "thinkingmachines/Inkling-2-Small-MXFP8 (language_model + vision_tower with its merger: the convention's "
+            "parts); Inkling2Processor ships no template and names <|unused_200054|> as image token; no sibling's "
+            "template to stand in; " + SEARCHED,
+        ),
+        "minimax_m3_vl": (
+            NO_TEMPLATE,
+            "MiniMaxAI/MiniMax-M3 (LLaVA layout: the convention's parts); MiniMaxM3VLProcessor ships no template and "
+            "writes images as ]<]image[>[ tokens, which no found MiniMax template (ms-swift's MiniMax-Text-01/VL-01 "
+            "<beginning_of_sentence> format) uses; " + SEARCHED,
+        ),
+    }
+)
 # The rest of the 2026 generation (issue 19) waits on templates: a tiny model against an invented format proves
 # nothing (docs/architecture.md), so these stay NO_TEMPLATE until an outside copy of the released template exists.
 

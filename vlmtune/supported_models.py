@@ -143,7 +143,11 @@ class ModelEntry:
         if self.resolved is not None:
             return self.resolved
         family = get_family(self.family_id)
-        return replace(family, **dict(self.capabilities)) if self.capabilities else family
+        if not self.capabilities:
+            return family
+        # A registered override is this checkpoint's fact: no longer left to derivation.
+        derived = tuple(name for name in family.derived if name not in dict(self.capabilities))
+        return replace(family, **dict(self.capabilities), derived=derived)
 
 
 FAMILIES: dict[str, Family] = {}
@@ -940,30 +944,145 @@ register_model("idefics3-composed", "idefics3-composed", "")
 
 
 # --- the 2026 generation (issue 19) ------------------------------------------------------------------------
-# Types new in transformers 5.23 that follow its VLM conventions (generic loading, the shared collator core). Their
-# records are written out rather than conventional_family(): serving reads reply_end and the parts from the record
-# without opening a checkpoint; `vlmtune check` and every run still check them against the checkpoint's own files.
+# Types new in transformers 5.23 that follow its VLM conventions: one `conventional_family` record each, its parts,
+# end-of-turn and capabilities derived from each checkpoint's own files and checked before its weights load
+# (`vlmtune check <id>` shows them); fields set by hand only where a model breaks a convention, with the reason.
 
 # https://huggingface.co/Qwen/Qwen4-Exp (Qwen3.8-Flash-Next)
 register_family(
-    Family(
-        family_id="qwen4-exp",
-        load=load_auto,
+    conventional_family(
+        "qwen4-exp",
         build_tiny=qwen4_exp.build_tiny,
+        # The template's default is thinking on (a reasoning-effort instruction in the system turn, thoughts in
+        # the generation prompt); Qwen3_5Collator renders with enable_thinking=False, the mode vlmtune trains.
         collator=Qwen3_5Collator,
-        modules=QWEN_VL_MODULES,
-        to_load_image=True,
-        reply_end="<|im_end|>",
-        video=True,
         # No copy of Qwen4-Exp's own template was found: the tiny model's is the Qwen3.8 family's (Qwen3.8-27B's,
-        # quoted in a public guide, and a llama-server copy); a real checkpoint's own template is what trains, and
-        # `vlmtune check` / every run check it (end-of-turn, replies, capabilities) before loading weights.
+        # quoted in a public guide, and a llama-server copy); a real checkpoint's own template is what trains.
         template_source="derived and checked at load (tiny model: the Qwen3.8 template, no Qwen4-Exp copy found)",
         notes="non-thinking mode: every reply follows an empty <think></think> block; fused experts as qwen3.5-moe",
     )
 )
 # Qwen3.8-Flash-Next is the released Qwen4-Exp checkpoint (public vLLM and QEfficient ports of the type say so).
 register_model("qwen3.8-flash-next", "qwen4-exp", "Qwen/Qwen3.8-Flash-Next")
+
+# --- issue 19, batch C: DeepSeek-VL, Janus, ViP-LLaVA, Video-LLaVA ------------------------------------------------
+# Imported here, not at the top, so that the three issue-19 batches merge as separate blocks.
+from vlmtune.collators.deepseek import DeepseekCollator, JanusCollator  # noqa: E402
+from vlmtune.loaders import deepseek_vl, janus, muse_glimmer, video_llava, vipllava  # noqa: E402
+
+DEEPSEEK_TEMPLATE = (
+    "outside copy: CHAT_TEMPLATE of transformers' convert_deepseek_vl_hybrid_weights_to_hf.py (the processor's in "
+    "tests/models/deepseek_vl*/test_processing_*.py)"
+)
+# https://huggingface.co/deepseek-community/deepseek-vl-1.3b-chat
+register_family(
+    conventional_family(
+        "deepseek-vl",
+        build_tiny=deepseek_vl.build_tiny,
+        # The converted template leaves the last message unclosed; DeepSeek's format ends every reply with eos.
+        collator=DeepseekCollator,
+        template_source=DEEPSEEK_TEMPLATE,
+        notes="the template writes DeepSeek-VL's default system prompt itself; vLLM 0.32: not implemented",
+    )
+)
+register_model("deepseek-vl-1.3b-chat", "deepseek-vl", "deepseek-community/deepseek-vl-1.3b-chat")
+
+# https://huggingface.co/deepseek-community/deepseek-vl-7b-chat
+register_family(
+    conventional_family(
+        "deepseek-vl-hybrid",
+        build_tiny=deepseek_vl.build_tiny_hybrid,
+        collator=DeepseekCollator,  # as deepseek-vl
+        # Two vision towers: the high-resolution SAM tower (with its neck and downsampling projection) is vision
+        # encoder as SigLIP is; the convention knows one tower and would freeze it as `others`. The towers' mixing
+        # weight is a bare parameter (no module to train or save whole): it stays frozen.
+        modules=ModulePrefixes(
+            vision_encoder=(
+                "model.vision_model",
+                "model.high_res_vision_model",
+                "model.high_res_vision_neck",
+                "model.high_res_vision_proj",
+            ),
+            vision_projector=("model.aligner",),
+            llm=("model.language_model", "lm_head"),
+            others=("model.high_res_vision_alpha",),
+        ),
+        template_source=DEEPSEEK_TEMPLATE,
+        notes="SigLIP + high-resolution SAM towers; vLLM 0.32: not implemented",
+    )
+)
+register_model("deepseek-vl-7b-chat", "deepseek-vl-hybrid", "deepseek-community/deepseek-vl-7b-chat")
+
+# https://huggingface.co/deepseek-community/Janus-Pro-1B
+register_family(
+    conventional_family(
+        "janus",
+        build_tiny=janus.build_tiny,
+        # deepseek-vl's unclosed last message, and the default system prompt that the processor writes itself.
+        collator=JanusCollator,
+        template_source="outside copy: CHAT_TEMPLATE of transformers' convert_janus_weights_to_hf.py",
+        notes=(
+            "text replies only: the image-generation modules stay frozen; the processor writes Janus' default system "
+            "prompt; vLLM 0.32: not implemented"
+        ),
+    )
+)
+register_model("janus-pro-1b", "janus", "deepseek-community/Janus-Pro-1B")
+
+# https://huggingface.co/llava-hf/vip-llava-7b-hf
+register_family(
+    conventional_family(
+        "vipllava",
+        build_tiny=vipllava.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, the llava-hf LLaVA-1.5 template; no copy of "
+            "vip-llava-7b-hf's template found, searched 2026-12-07)"
+        ),
+        notes="LLaVA-1.5 on visual prompts, multi-layer CLIP features; vLLM 0.32: not implemented",
+    )
+)
+register_model("vip-llava-7b", "vipllava", "llava-hf/vip-llava-7b-hf")
+
+# https://huggingface.co/LanguageBind/Video-LLaVA-7B-hf
+register_family(
+    conventional_family(
+        "video-llava",
+        build_tiny=video_llava.build_tiny,
+        # Separate image and video towers: the convention knows one vision part, so both are named here.
+        modules=ModulePrefixes(
+            vision_encoder=("model.image_tower", "model.video_tower"),
+            vision_projector=("model.multi_modal_projector",),
+            llm=("model.language_model", "lm_head"),
+        ),
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, the LLaVA-NeXT-Video Vicuna template; no copy of "
+            "Video-LLaVA-7B-hf's template found, searched 2026-12-07)"
+        ),
+        notes="8-frame videos through their own tower; vLLM 0.32: not implemented",
+    )
+)
+register_model("video-llava-7b", "video-llava", "LanguageBind/Video-LLaVA-7B-hf")
+
+# https://huggingface.co/meta-models/Muse-Glimmer-30B
+register_family(
+    conventional_family(
+        "muse-glimmer",
+        build_tiny=muse_glimmer.build_tiny,
+        # The projector is three top-level modules (adapter MLP, projection, norm), none of a conventional name.
+        modules=ModulePrefixes(
+            vision_encoder=("model.vision_tower",),
+            vision_projector=("model.vision_adapter", "model.vision_projection", "model.perception_emb_norm"),
+            llm=("model.language_model", "lm_head"),
+        ),
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, Llama 4's template, Llama4Processor's default, the "
+            "same tokenizer, images as the processor's image token; no copy of Muse Glimmer's template found, "
+            "searched 2026-12-07)"
+        ),
+        notes="vLLM 0.32 implements MuseGlimmerForConditionalGeneration (not run here)",
+    )
+)
+register_model("muse-glimmer-30b", "muse-glimmer", "meta-models/Muse-Glimmer-30B")
 
 
 # --- unsupported families ---------------------------------------------------------------------------------
@@ -1029,13 +1148,20 @@ def _aligned(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+def capability_cell(family: Family, name: str) -> str:
+    """'yes' or 'no' as the record says, or 'derived' where each checkpoint's own template decides (a conventional
+    family: `vlmtune check <model id>` shows what it accepts)."""
+    if name in family.derived:
+        return "derived"
+    return "yes" if getattr(family, name) else "no"
+
+
 def format_family_table() -> str:
     """A Markdown table of every family: its tiny id, what its samples may hold, its registered checkpoints."""
     lines = [
         "| family | tiny id | multi-image | video | system prompt | multi-turn | template source | checkpoints |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    yes_no = {True: "yes", False: "no"}
     for family_id in sorted(FAMILIES):
         family = FAMILIES[family_id]
         checkpoints = ", ".join(
@@ -1043,16 +1169,16 @@ def format_family_table() -> str:
             for m in sorted(MODELS.values(), key=lambda m: m.model_id)
             if m.family_id == family_id and not m.is_tiny
         )
-        system = yes_no[family.system_prompt]
-        if family.system_prompt and not family.system_prompt_with_images:
+        system = capability_cell(family, "system_prompt")
+        if system == "yes" and capability_cell(family, "system_prompt_with_images") == "no":
             system = "text-only samples"
         cells = [
             family_id,
             f"`{TINY_PREFIX}{family_id}`",
-            yes_no[family.multi_image],
-            yes_no[family.video],
+            capability_cell(family, "multi_image"),
+            capability_cell(family, "video"),
             system,
-            yes_no[family.multi_turn],
+            capability_cell(family, "multi_turn"),
             family.template_source,
             checkpoints,
         ]
