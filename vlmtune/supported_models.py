@@ -38,10 +38,12 @@ from vlmtune.datasets import TO_LOAD_IMAGE
 from vlmtune.errors import UnknownNameError
 from vlmtune.loaders import (
     aria,
+    cohere_vision,
     gemma3,
     gemma3n,
     gemma4,
     glm4v,
+    glm46v,
     idefics2,
     idefics3,
     internvl,
@@ -965,6 +967,91 @@ register_family(
 # Qwen3.8-Flash-Next is the released Qwen4-Exp checkpoint (public vLLM and QEfficient ports of the type say so).
 register_model("qwen3.8-flash-next", "qwen4-exp", "Qwen/Qwen3.8-Flash-Next")
 
+# --- issue 19, batch B: GLM-V after GLM-4.1V, Cohere's vision models -------------------------------------------------
+# Conventional records: parts, end-of-turn and capabilities come from each checkpoint's own files, checked at load
+# (`vlmtune check`). No copy of these checkpoints' released templates was found (searched 2026-12-07), so the tiny
+# models carry a labelled stand-in and what trains on a real checkpoint is its own template, checked when it opens.
+GLM_STAND_IN = "derived and checked at load (tiny model: stand-in GLM-4.1V-9B-Thinking template, outside copy; no copy"
+COHERE_STAND_IN = (
+    "derived and checked at load (tiny model: stand-in Command-R template, llama.cpp tests/test-chat-template.cpp; "
+    "no copy"
+)
+SEARCHED_ON = "found, searched 2026-12-07)"
+
+
+def glm_family(family_id: str, build_tiny: Callable[[Path], None], type_name: str, **fixed: Any) -> Family:
+    """A GLM-V family after GLM-4.1V: its template breaks two conventions, as GLM-4.1V's does (see the fields)."""
+    return conventional_family(
+        family_id,
+        build_tiny=build_tiny,
+        # GLM templates write system/assistant content with {{ content }} (text parts would render as a repr), and
+        # a reply has no end-of-turn text: the next "<|user|>" (a released stop token) closes it.
+        collator=Glm4vCollator,
+        reply_end="<|user|>",
+        video=False,  # the video prompt needs frame timestamps that vlmtune's frames do not carry (as glm4v)
+        template_source=f"{GLM_STAND_IN} of {type_name}'s released template {SEARCHED_ON}",
+        **fixed,
+    )
+
+
+# https://huggingface.co/zai-org/GLM-4.6V (MoE) and GLM-4.6V-Flash (dense): GLM-4.1V's layout in the glm46v classes
+register_family(
+    glm_family(
+        "glm4.6v",
+        glm46v.build_tiny,
+        "GLM-4.6V",
+        packing=True,
+        notes="the language model is the checkpoint's own (dense Flash, MoE 106B); vLLM 0.32 has no Glm46V class",
+    )
+)
+# https://huggingface.co/zai-org/GLM-4.5V: GLM-4.1V's vision tower before a MoE language model
+register_family(
+    glm_family(
+        "glm4v-moe",
+        glm46v.build_tiny_moe,
+        "GLM-4.5V",
+        packing=True,
+        notes="MoE language model (routers stay frozen); vLLM 0.32 implements it (glm4_1v)",
+    )
+)
+# https://huggingface.co/zai-org/GLM-5.3-Flash: KDA linear attention + MLA with a sparse indexer, hyper-connections
+register_family(
+    glm_family(
+        "glm5-next",
+        glm46v.build_tiny_glm5,
+        "GLM-5.3-Flash",
+        notes="no packing (its linear-attention layers carry state along the row); vLLM 0.32 implements it",
+    )
+)
+# https://huggingface.co/CohereLabs/aya-vision-8b: SigLIP + pixel-shuffle projector + Cohere 2, tiled images
+register_family(
+    conventional_family(
+        "aya-vision",
+        build_tiny=cohere_vision.build_tiny_aya,
+        packing=True,
+        template_source=f"{COHERE_STAND_IN} of Aya Vision's released template {SEARCHED_ON}",
+        notes="images are cut into tiles plus a thumbnail; vLLM 0.32 no longer implements it (removed in 0.24)",
+    )
+)
+# https://huggingface.co/CohereLabs/command-a-vision-07-2025: Aya Vision's layout with Command A as language model
+register_family(
+    conventional_family(
+        "cohere2-vision",
+        build_tiny=cohere_vision.build_tiny_cohere2,
+        packing=True,
+        template_source=f"{COHERE_STAND_IN} of Command A Vision's released template {SEARCHED_ON}",
+        notes="images are cut into tiles plus a thumbnail; vLLM 0.32 implements it",
+    )
+)
+register_model("glm-4.6v", "glm4.6v", "zai-org/GLM-4.6V")
+register_model("glm-4.6v-flash", "glm4.6v", "zai-org/GLM-4.6V-Flash")
+register_model("glm-4.5v", "glm4v-moe", "zai-org/GLM-4.5V")
+register_model("glm-5.3-flash", "glm5-next", "zai-org/GLM-5.3-Flash")
+register_model("aya-vision-8b", "aya-vision", "CohereLabs/aya-vision-8b")
+register_model("aya-vision-32b", "aya-vision", "CohereLabs/aya-vision-32b")
+register_model("command-a-vision-07-2025", "cohere2-vision", "CohereLabs/command-a-vision-07-2025")
+# --- end of issue 19, batch B ---
+
 
 # --- unsupported families ---------------------------------------------------------------------------------
 
@@ -991,8 +1078,6 @@ TEMPLATE_UNCONFIRMED = (
     "its released chat template could not be read offline word for word, so the masking cannot be proven against "
     "the real prompt format yet"
 )
-register_unsupported("glm4.6v", TEMPLATE_UNCONFIRMED, "zai-org/GLM-4.6V", "zai-org/GLM-4.6V-Flash")
-register_unsupported("glm4v-moe", TEMPLATE_UNCONFIRMED, "zai-org/GLM-4.5V")
 register_unsupported(
     "molmo2",
     TEMPLATE_UNCONFIRMED + " (it also moves all images to the start and needs per-sample pooling indices)",
@@ -1001,8 +1086,6 @@ register_unsupported(
     "allenai/Molmo2-O-7B",
 )
 register_unsupported("minicpm-v4.6", TEMPLATE_UNCONFIRMED, "openbmb/MiniCPM-V-4.6", "openbmb/MiniCPM-V-4.6-Thinking")
-register_unsupported("aya-vision", TEMPLATE_UNCONFIRMED, "CohereLabs/aya-vision-8b", "CohereLabs/aya-vision-32b")
-register_unsupported("cohere2-vision", TEMPLATE_UNCONFIRMED, "CohereLabs/command-a-vision-07-2025")
 register_unsupported("blip-2", NO_CHAT_FORMAT, "Salesforce/blip2-opt-2.7b")
 register_unsupported("instructblip", NO_CHAT_FORMAT, "Salesforce/instructblip-vicuna-7b")
 register_unsupported("pix2struct", NO_CHAT_FORMAT, "google/pix2struct-textcaps-base")
