@@ -118,10 +118,12 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     ),
     "ernie4_5_vl_moe": (
         NO_TEMPLATE,
-        "baidu/ERNIE-4.5-VL-28B-A3B-PT (vision_tower + resampler_model + MoE language_model); the processor ships no "
-        "template; the one outside copy found (DEFAULT_CHAT_TEMPLATE, transformers' convert_ernie4_5_vl_moe_to_hf.py) "
-        "holds a newline plus 12 spaces inside its string literals and '<|end_of_sentence |>' (with a space), so "
-        "what the released checkpoint renders is not settled; " + SEARCHED,
+        "baidu/ERNIE-4.5-VL-28B-A3B-PT (vision_tower + resampler_model + MoE language_model); a tiny config of its "
+        "classes builds and trains a step, but its processor also returns moe_mm_token_type_ids, a per-token row "
+        "the shared collator does not batch, and the processor ships no template; the one outside copy found "
+        "(DEFAULT_CHAT_TEMPLATE, transformers' convert_ernie4_5_vl_moe_to_hf.py) holds a newline plus 12 spaces "
+        "inside its string literals and closes a reply with the text '<|end_of_sentence |>' (with a space, no token), "
+        "so neither a stand-in nor the end-of-turn can be taken from it; " + SEARCHED,
     ),
     "evolla": (NOT_CHAT_VLM, "a protein-text model: protein encoder + protein tokenizer, no image input"),
     "exaone4_5": (
@@ -138,14 +140,17 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     "got_ocr2": (NO_CHAT_FORMAT, "OCR with format/box arguments to GotOcr2Processor, not conversations"),
     "granite4_vision": (
         NO_TEMPLATE,
-        "the default config does not build (TypeError: len() of None); the docstring names no released "
-        "checkpoint; Granite4VisionProcessor ships no template; " + SEARCHED,
+        "no released checkpoint is named (the docstring's is a placeholder); the default config does not build "
+        "(TypeError: len() of None: deepstack_layer_map is required); a tiny config (deepstack_layer_map, "
+        "spatial_target_layers, downsample_rate) builds and trains a step; its projectors (layerwise_projectors, "
+        "spatial_projectors) are not the convention's names; Granite4VisionProcessor ships no template; " + SEARCHED,
     ),
     "granite_docling": (NO_CHAT_FORMAT, "document conversion to DocTags (ibm-granite/granite-for-docling-500m)"),
     "hunyuan_vl": (
-        NO_TEMPLATE,
-        "the only checkpoint transformers names is tencent/HunyuanOCR (an OCR model); the default config does not "
-        "build (TypeError: None ** float); HunYuanVLProcessor ships no template; " + SEARCHED,
+        NO_CHAT_FORMAT,
+        "the only checkpoint transformers names is tencent/HunyuanOCR, a document OCR model prompted with task "
+        "prompts; the default config does not build (TypeError: None ** float), a tiny config with rope_parameters "
+        "builds and trains a step; HunYuanVLProcessor ships no template; " + SEARCHED,
     ),
     "hyperclovax_vision_v2": (NO_FAMILY_YET, "vision_model + projector + language_model; template not looked up"),
     "idefics": (NO_FAMILY_YET, "Flamingo-style gated cross-attention layers inside the LM (idefics-9b)"),
