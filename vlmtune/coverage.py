@@ -148,8 +148,9 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     "granite_docling": (NO_CHAT_FORMAT, "document conversion to DocTags (ibm-granite/granite-for-docling-500m)"),
     "hunyuan_vl": (
         NO_CHAT_FORMAT,
-        "the only checkpoint transformers names is tencent/HunyuanOCR, a document OCR model prompted with task "
-        "prompts; the default config does not build (TypeError: None ** float), a tiny config with rope_parameters "
+        "the only checkpoint transformers names is tencent/HunyuanOCR (its config docstring: 'the dense-only, "
+        "image-text-only variant used for OCR and document-understanding'); the default config does not build "
+        "(TypeError: None ** float), a tiny config with rope_parameters "
         "builds and trains a step; HunYuanVLProcessor ships no template; " + SEARCHED,
     ),
     "hyperclovax_vision_v2": (NO_FAMILY_YET, "vision_model + projector + language_model; template not looked up"),
