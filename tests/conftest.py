@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from vlmtune.core.modeling import checkpoint_path
-from vlmtune.supported_models import get_model
+from vlmtune.supported_models import Family, ModelEntry, get_model
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,6 +29,22 @@ def isolated_tiny_cache(tmp_path_factory):
 def _load_tiny(model_id: str):
     entry = get_model(model_id)
     return entry.family.load(checkpoint_path(entry))
+
+
+@functools.cache
+def resolved_entry(model_id: str) -> ModelEntry:
+    """The registered entry of `model_id`, a conventional family's derived fields (parts, end-of-turn, what a
+    sample may hold) filled in from its checkpoint's files as train does (`checked_entry`); cached per session.
+    Tests that read a family's modules / reply_end / capabilities read them here, never from FAMILIES."""
+    from vlmtune.core.checkpoint import checked_entry
+
+    entry = get_model(model_id)
+    return checked_entry(entry) if entry.family.derived else entry
+
+
+def resolved_family(family_id: str) -> Family:
+    """The family record of `tiny-<family_id>` with its derived fields filled in (see `resolved_entry`)."""
+    return resolved_entry(f"tiny-{family_id}").family
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ from vlmtune.loaders import convention, qwen2_vl
 from vlmtune.supported_models import FAMILIES, ModelEntry, conventional_family, get_model
 
 FAMILY_IDS = sorted(FAMILIES)
+# Hand-written records: their values are checked against the files (a conventional one's are derived from them).
+HAND_WRITTEN = sorted(family_id for family_id, family in FAMILIES.items() if not family.derived)
 # Families whose record's end-of-turn the convention does not reproduce, and why (their record is checked instead:
 # its reply_end must close every probe reply).
 END_OF_TURN_DIFFERS = {
@@ -45,16 +47,20 @@ def tiny_path(family_id: str) -> str:
 
 @pytest.mark.parametrize("family_id", FAMILY_IDS)
 def test_every_tiny_checkpoint_passes_its_checks(family_id):
-    report = check_checkpoint(tiny_path(family_id), FAMILIES[family_id])
+    family = FAMILIES[family_id]
+    report = check_checkpoint(tiny_path(family_id), family)
     assert [f"{c.name}: {c.detail}" for c in report.failures] == []
     names = {check.name for check in report.checks}
     assert {"files", "parts", "replies", "end-of-turn", "system prompt", "several turns"} <= names
-    assert report.family == FAMILIES[family_id]  # a hand-written record derives nothing
+    # A hand-written record derives nothing; a conventional one gets exactly its derived fields filled in.
+    assert replace(report.family, **{name: getattr(family, name) for name in family.derived}) == family
+    assert report.family.modules is not None
 
 
-@pytest.mark.parametrize("family_id", FAMILY_IDS)
+@pytest.mark.parametrize("family_id", HAND_WRITTEN)
 def test_derivation_reproduces_the_records(family_id):
-    """The convention gives the record's end-of-turn and parts, except for the families listed with the reason."""
+    """The convention gives the record's end-of-turn and parts, except for the families listed with the reason
+    (a conventional record has nothing to reproduce: tests/test_masking.py checks what its derived fields train)."""
     family = FAMILIES[family_id]
     path = tiny_path(family_id)
     config, processor, generation_config = open_files(path)
@@ -140,6 +146,53 @@ def test_checked_entry_fills_in_a_conventional_record(monkeypatch):
     assert entry.family.modules is None  # not derived before the checkpoint's files are read
     checked = checked_entry(entry, tiny_path("qwen2-vl"))
     assert checked.family.reply_end == "<|im_end|>" and checked.family.modules is not None
+
+
+def output_copy(folder, family_id: str, adapter: bool = False, alteration: str | None = None) -> str:
+    """A vlmtune output folder made from `family_id`'s tiny checkpoint: a full model, or a LoRA adapter output
+    (its processor files and adapter_config.json, no model config), its template altered as ALTERATIONS says."""
+    source = tiny_path(family_id)
+    shutil.copytree(
+        source, folder, ignore=shutil.ignore_patterns("config.json", "model.safetensors") if adapter else None
+    )
+    if adapter:
+        (folder / "adapter_config.json").write_text(json.dumps({"r": 4, "base_model_name_or_path": source}))
+    (folder / "vlmtune_args.yaml").write_text(f"ModelArguments:\n  model_id: tiny-{family_id}\n")
+    if alteration:
+        template = folder / "chat_template.jinja"
+        template.write_text(ALTERATIONS[alteration][0](template.read_text()))
+    return str(folder)
+
+
+def test_serving_reads_a_conventional_family_from_the_files_it_loads(tmp_path):
+    """chat, serve, the web UI (`vlmtune.core.outputs.source_entry`): a conventional family's fields come from the
+    files the model is loaded with, a registered checkpoint's or an output folder's own processor (a full model; an
+    adapter's, on its base's config); an output whose template fails a check is refused before loading."""
+    from vlmtune.core.checkpoint import CheckpointCheckError
+    from vlmtune.core.outputs import source_entry
+
+    registered = source_entry("tiny-qwen4-exp")
+    assert registered.family.reply_end == "<|im_end|>" and registered.family.system_prompt
+    assert registered.family.modules.vision_projector == ("model.visual.merger",)
+    for adapter in (False, True):
+        folder = output_copy(tmp_path / f"adapter-{adapter}", "qwen4-exp", adapter, alteration="refuse_system")
+        entry = source_entry(folder)
+        assert entry.family.system_prompt is False and entry.family.reply_end == "<|im_end|>", adapter
+    broken = output_copy(tmp_path / "broken", "qwen4-exp")
+    template = tmp_path / "broken" / "chat_template.jinja"
+    template.write_text(template.read_text().replace("<|im_end|>", ""))
+    with pytest.raises(CheckpointCheckError, match="check 'end-of-turn' failed"):
+        source_entry(broken)
+
+
+def test_a_conventional_family_chats_and_load_model_wants_it_checked(capsys):
+    from vlmtune.arguments import ModelArguments
+    from vlmtune.core.modeling import load_model
+
+    assert cli_main(["chat", "tiny-qwen4-exp", "--prompt", "Hi?", "--max_new_tokens", "2"]) == 0
+    assert capsys.readouterr().out.strip()
+    with pytest.raises(ValueError, match="must pass checked_entry before loading"):
+        load_model(get_model("tiny-qwen4-exp"), ModelArguments(model_id="tiny-qwen4-exp"))
 
 
 # --- altered templates ----------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import resolved_family
 from tests.test_masking import conversation, encode
 from vlmtune.collators.alignment import reply_flags
 from vlmtune.collators.base import IGNORE_INDEX, VLMCollator, align_labels, split_placeholders
@@ -16,7 +17,7 @@ from vlmtune.supported_models import FAMILIES
 @pytest.fixture
 def qwen(load_tiny):
     _, processor = load_tiny("tiny-qwen2-vl")
-    return lambda **kw: VLMCollator(processor, FAMILIES["qwen2-vl"].reply_end, **kw)
+    return lambda **kw: VLMCollator(processor, resolved_family("qwen2-vl").reply_end, **kw)
 
 
 def test_pads_to_the_longest_sample_with_attention_mask_from_lengths(qwen, images):
@@ -135,7 +136,7 @@ def test_reply_flags_are_a_linear_sweep():
 def test_truncation_guard_knows_every_familys_image_tokens(family_id, load_tiny, images):
     """A cut anywhere inside the tokens the model counts per image is refused, for every family."""
     _, processor = load_tiny(f"tiny-{family_id}")
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     turns = ("Hi?", "Hello.", "Look: <image>", "A seven.") if family.multi_turn else ("Look: <image>", "A seven.")
     sample = Sample(conversation(*turns), images=[images[0]], source="s 9")
     full = encode(family.collator(processor, family.reply_end, model_max_length=4096), sample)
@@ -151,7 +152,7 @@ def test_truncation_guard_knows_every_familys_image_tokens(family_id, load_tiny,
 @pytest.mark.parametrize("family_id", sorted(FAMILIES))
 def test_every_family_collator_takes_the_arguments_training_passes(family_id, load_tiny):
     """train, validate and preview build collators positionally: (processor, reply_end, max length, multiple)."""
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     _, processor = load_tiny(f"tiny-{family_id}")
     collator = family.collator(processor, family.reply_end, 512, 8)
     assert (collator.model_max_length, collator.pad_to_multiple_of) == (512, 8)

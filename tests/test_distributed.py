@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.conftest import digit_png
+from tests.conftest import digit_png, resolved_family
 from tests.ddp_worker import checksum
 from tests.test_masking import conversation
 from vlmtune.arguments import TrainingArguments
@@ -41,7 +41,7 @@ def engine_args(deepspeed=None, fsdp=None, every_step=None):
 
 def load_fresh(family_id: str):
     """A fresh copy of the tiny model (its gradients are changed here) with the vision parts trainable."""
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     model, processor = family.load(checkpoint_path(get_model(f"tiny-{family_id}")))
     vision = ("vision_encoder", "vision_projector")
     for name, parameter in model.named_parameters():

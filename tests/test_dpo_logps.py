@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import digit_png, write_video
+from tests.conftest import digit_png, resolved_family, write_video
 from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.datasets import Sample, Turn, encode_with_media
 from vlmtune.dpo.data import PairCollator, PairDataset, PreferencePair
@@ -43,7 +43,7 @@ def alone_logp(model, collator, sample: Sample, load_images: bool) -> tuple[floa
 
 @pytest.mark.parametrize("family_id", sorted(FAMILIES))
 def test_pair_logps_equal_each_conversation_alone(family_id, load_tiny, tmp_path):
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     model, processor = load_tiny(tiny_id(family_id))
     model.eval()
     collator = family.collator(processor, family.reply_end, 1024)

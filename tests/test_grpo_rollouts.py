@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import digit_png, write_video
+from tests.conftest import digit_png, resolved_family, write_video
 from vlmtune.datasets import Sample, Turn
 from vlmtune.grpo.loss import per_token_kl
 from vlmtune.grpo.rollouts import (
@@ -33,7 +33,7 @@ def tiny_id(family_id: str) -> str:
 
 @pytest.mark.parametrize("family_id", sorted(FAMILIES))
 def test_training_forward_reproduces_sampling_logps(family_id, load_tiny, tmp_path):
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     model, processor = load_tiny(tiny_id(family_id))
     collator = family.collator(processor, family.reply_end, 1024)
     seven, three = digit_png(tmp_path, "seven.png", 7), digit_png(tmp_path, "three.png", 3, size=48)
@@ -73,7 +73,7 @@ def test_completion_mask_ends_at_the_first_stop_token():
 
 def test_stop_tokens_are_the_eos_and_the_family_end_of_turn(load_tiny):
     _, processor = load_tiny("tiny-qwen2-vl")
-    family = FAMILIES["qwen2-vl"]
+    family = resolved_family("qwen2-vl")
     collator = family.collator(processor, family.reply_end)
     expected = {processor.tokenizer.eos_token_id, processor.tokenizer.convert_tokens_to_ids("<|im_end|>")}
     assert stop_token_ids(collator) == sorted(expected)

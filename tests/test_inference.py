@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import resolved_family
 from tests.test_masking import conversation
 from vlmtune.core.inference import generate_replies
 from vlmtune.datasets import Sample
@@ -13,7 +14,7 @@ from vlmtune.supported_models import FAMILIES
 @pytest.mark.parametrize("family_id", sorted(FAMILIES))
 def test_generates_one_reply_per_sample(family_id, load_tiny, images):
     model, processor = load_tiny(f"tiny-{family_id}")
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     collator = family.collator(processor, family.reply_end)
     samples = [
         Sample(conversation("<image>\nWhich digit?", "7"), images=[images[0]]),

@@ -8,7 +8,7 @@ import os
 import pytest
 from PIL import Image, ImageFile
 
-from tests.conftest import digit_png
+from tests.conftest import digit_png, resolved_family
 from tests.test_masking import conversation, encode
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
 from vlmtune.core.fast_paths import apply_max_pixels
@@ -42,7 +42,7 @@ def mixed_samples(folder, family) -> list[Sample]:
 @pytest.mark.parametrize("family_id", sorted(set(FAMILIES) - APPROXIMATE))
 def test_estimated_lengths_equal_encoded_lengths(family_id, load_tiny, tmp_path, monkeypatch):
     _, processor = load_tiny(f"tiny-{family_id}")
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     collator = family.collator(processor, family.reply_end)
     samples = mixed_samples(tmp_path, family)
     encoded = [len(encode(collator, sample)["input_ids"]) for sample in samples]
@@ -56,7 +56,7 @@ def test_estimated_lengths_equal_encoded_lengths(family_id, load_tiny, tmp_path,
 
 def test_estimates_follow_max_pixels_and_model_max_length(load_tiny, tmp_path):
     _, processor = load_tiny("tiny-qwen2-vl")
-    family = FAMILIES["qwen2-vl"]
+    family = resolved_family("qwen2-vl")
     samples = mixed_samples(tmp_path, family)
     collator = family.collator(processor, family.reply_end, model_max_length=40)
     assert max(estimate_lengths(samples, collator)) == 40
@@ -80,7 +80,7 @@ def test_max_pixels_is_refused_for_fixed_size_processors(load_tiny):
 def test_lengths_are_cached_by_data_file_and_settings(load_tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("VLMTUNE_CACHE", str(tmp_path / "cache"))
     _, processor = load_tiny("tiny-llava-1.5")
-    family = FAMILIES["llava-1.5"]
+    family = resolved_family("llava-1.5")
     collator = family.collator(processor, family.reply_end)
     samples = mixed_samples(tmp_path, family)
     data = tmp_path / "train.json"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import resolved_family
 from tests.long_samples import long_sample, write_long_data
 from tests.test_masking import encode, expected_ids
 from vlmtune.apps.validate import collator_for
 from vlmtune.arguments import DataArguments
 from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.data.checks import check_data, data_options
-from vlmtune.supported_models import FAMILIES
 
 
 @pytest.mark.parametrize(
@@ -20,7 +20,7 @@ from vlmtune.supported_models import FAMILIES
 )
 def test_long_sample_trains_exactly_its_replies(family_id, num_tokens, num_turns, load_tiny, tmp_path):
     _, processor = load_tiny(f"tiny-{family_id}")
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     sample = long_sample(tmp_path, processor.tokenizer, num_tokens, num_images=num_turns, num_turns=num_turns)
     collator = family.collator(processor, family.reply_end, model_max_length=4 * num_tokens)
     features = encode(collator, sample)

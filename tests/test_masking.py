@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import resolved_family
 from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.data.video import decode_video
 from vlmtune.datasets import Sample, Turn, open_image
@@ -216,7 +217,7 @@ def test_every_family_has_expected_formats():
     "shape", ["single_turn", "multi_turn", "system_prompt", "multi_image", "two_images_one_turn", "text_only", "video"]
 )
 def test_supervised_ids_are_exactly_the_replies(family_id, shape, load_tiny, images, video):
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     if shape == "video" and not family.video:
         pytest.skip(f"{family_id} takes no video")
     if shape in ("multi_image", "two_images_one_turn") and not family.multi_image:
@@ -254,7 +255,7 @@ def test_supervised_ids_are_exactly_the_replies(family_id, shape, load_tiny, ima
 
 @pytest.mark.parametrize("family_id", FAMILY_IDS)
 def test_template_renders_the_released_prompt_format(family_id, load_tiny, images):
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     _, processor = load_tiny(f"tiny-{family_id}")
     collator = family.collator(processor, family.reply_end)
     turns = ("<image>\nWhich digit?", "7", "Sure?", "Yes.") if family.multi_turn else ("<image>\nWhich digit?", "7")
@@ -269,7 +270,7 @@ def test_template_renders_the_released_prompt_format(family_id, load_tiny, image
 
 @pytest.mark.parametrize("family_id", FAMILY_IDS)
 def test_per_sample_system_prompt_is_used(family_id, load_tiny):
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     if not family.system_prompt:
         pytest.skip(f"{family_id} takes no system prompt (the data check rejects one)")
     _, processor = load_tiny(f"tiny-{family_id}")

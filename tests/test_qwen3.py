@@ -7,7 +7,7 @@ import logging
 import pytest
 import torch
 
-from tests.conftest import digit_png
+from tests.conftest import digit_png, resolved_entry, resolved_family
 from tests.test_masking import conversation, encode
 from tests.test_train import digits_data, run  # noqa: F401  (a fixture, used as an argument below)
 from vlmtune.arguments import ModelArguments
@@ -16,14 +16,14 @@ from vlmtune.core.modeling import checkpoint_path, expert_parameters, set_traina
 from vlmtune.datasets import Sample
 from vlmtune.errors import BadSample
 from vlmtune.loaders.qwen4_exp import LOW, XHIGH
-from vlmtune.supported_models import FAMILIES, get_model
+from vlmtune.supported_models import FAMILIES
 
 MOE_FAMILIES = ["qwen3-vl-moe", "qwen3.5-moe", "qwen4-exp", "aria"]
 
 
 def collator_of(family_id, load_tiny):
     _, processor = load_tiny(f"tiny-{family_id}")
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     return family.collator(processor, family.reply_end)
 
 
@@ -101,7 +101,7 @@ def test_qwen4_exp_template_writes_the_reasoning_effort_instruction_only_with_th
 
 
 def lora_model(family_id, lora_dropout):
-    entry = get_model(f"tiny-{family_id}")
+    entry = resolved_entry(f"tiny-{family_id}")
     model, _ = entry.family.load(checkpoint_path(entry))
     args = ModelArguments(model_id=entry.model_id, lora_dropout=lora_dropout, train_projector=False)
     return set_trainable(model, entry.family.modules, args, gradient_checkpointing=False)
@@ -149,7 +149,7 @@ def test_moe_lora_run_with_projector_and_experts_reloads(tmp_path, digits_data):
     assert any("deepstack_merger_list.0.modules_to_save" in name for name in trained)
     assert any(".mlp.experts." in name for name in trained)
 
-    entry = get_model("tiny-qwen3-vl-moe")
+    entry = resolved_entry("tiny-qwen3-vl-moe")
     fresh, processor = entry.family.load(checkpoint_path(entry))
     reloaded = PeftModel.from_pretrained(fresh, out)
     collator = entry.family.collator(processor, entry.family.reply_end)
@@ -164,6 +164,6 @@ def test_moe_lora_run_with_projector_and_experts_reloads(tmp_path, digits_data):
 @pytest.mark.parametrize("family_id", sorted(FAMILIES))
 def test_only_moe_experts_count_as_expert_parameters(family_id, load_tiny):
     model, _ = load_tiny(f"tiny-{family_id}")
-    names = expert_parameters(model, FAMILIES[family_id].modules, {"llm", "vision_encoder"})
+    names = expert_parameters(model, resolved_family(family_id).modules, {"llm", "vision_encoder"})
     assert bool(names) == (family_id in MOE_FAMILIES or family_id == "llama4")
     assert all(".experts." in name for name in names)

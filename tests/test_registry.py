@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests.conftest import resolved_family
 from vlmtune import supported_models as registry
 from vlmtune.core.modeling import PARTS, part_of, part_roots
 from vlmtune.supported_models import FAMILIES, MODELS, ModulePrefixes, get_model, register_model
@@ -37,7 +38,7 @@ def test_duplicate_and_dangling_registrations_fail(monkeypatch):
 
 
 def test_longest_prefix_decides_the_part():
-    prefixes = FAMILIES["qwen2-vl"].modules
+    prefixes = resolved_family("qwen2-vl").modules
     assert part_of("model.visual.blocks.0.attn.qkv.weight", prefixes) == "vision_encoder"
     assert part_of("model.visual.merger.mlp.0.weight", prefixes) == "vision_projector"
     assert part_of("model.language_model.layers.0.mlp.up_proj.weight", prefixes) == "llm"
@@ -48,7 +49,7 @@ def test_longest_prefix_decides_the_part():
 @pytest.mark.parametrize("family_id", sorted(FAMILIES))
 def test_family_prefixes_cover_the_real_model(family_id, load_tiny):
     model, _ = load_tiny(f"tiny-{family_id}")
-    prefixes: ModulePrefixes = FAMILIES[family_id].modules
+    prefixes: ModulePrefixes = resolved_family(family_id).modules
     for part in ("vision_encoder", "vision_projector", "llm"):
         assert part_roots(model, prefixes, part), f"no module for {part}"
     parts = {part_of(name, prefixes) for name, _ in model.named_parameters()}

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from tests.conftest import digit_png
+from tests.conftest import digit_png, resolved_entry
 from tests.test_train import run
 from vlmtune.core.modeling import checkpoint_path
 from vlmtune.loaders.released import released_conversions, save_released
@@ -49,7 +49,7 @@ def released_names(model) -> tuple[set[str], set[str]]:
 
 @pytest.mark.parametrize("family_id", list(FAMILIES))
 def test_saved_full_model_has_the_released_layout_and_reloads_identically(family_id, load_tiny, tmp_path):
-    entry = get_model(f"tiny-{family_id}")
+    entry = resolved_entry(f"tiny-{family_id}")
     model, processor = load_tiny(entry.model_id)
     folder = save_released(model, tmp_path / "out")
     processor.save_pretrained(folder)

@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
-from tests.conftest import digit_png
+from tests.conftest import digit_png, resolved_entry
 from tests.test_masking import conversation, encode
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments, parse_args
 from vlmtune.core.modeling import checkpoint_path, load_model, part_of, set_trainable
 from vlmtune.datasets import Sample
-from vlmtune.supported_models import FAMILIES, get_model
+from vlmtune.supported_models import FAMILIES
 from vlmtune.train import train
 
 
@@ -58,11 +58,11 @@ def plain_name(name: str) -> str:
 def test_lora_trains_adapters_and_projector_only_and_reloads(tmp_path, digits_data):
     from peft import PeftModel
 
-    entry = get_model("tiny-qwen2-vl")
+    entry = resolved_entry("tiny-qwen2-vl")
     base, _ = entry.family.load(checkpoint_path(entry))
     before = snapshot(base)
     trainer, out = run(tmp_path, digits_data, "tiny-qwen2-vl")
-    prefixes = FAMILIES["qwen2-vl"].modules
+    prefixes = entry.family.modules
 
     changed = {"lora": 0, "projector": 0}
     for name, param in trainer.model.named_parameters():
@@ -108,7 +108,7 @@ def test_full_finetune_reloads_with_plain_from_pretrained(tmp_path, digits_data)
 
 @pytest.mark.parametrize("family_id", sorted(FAMILIES))
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch(family_id, tmp_path):
-    entry = get_model(f"tiny-{family_id}")
+    entry = resolved_entry(f"tiny-{family_id}")
     model, processor = entry.family.load(checkpoint_path(entry))
     collator = entry.family.collator(processor, entry.family.reply_end)
     seven, three = digit_png(tmp_path, "7.png", 7), digit_png(tmp_path, "3.png", 3)
@@ -138,7 +138,7 @@ def test_part_learning_rates_reach_the_optimizer(tmp_path, digits_data):
 
 
 def test_vision_lora_targets_vision_linears(load_tiny):
-    entry = get_model("tiny-qwen2-vl")
+    entry = resolved_entry("tiny-qwen2-vl")
     model, _ = entry.family.load(checkpoint_path(entry))
     args = ModelArguments(model_id="tiny-qwen2-vl", llm_mode="frozen", vision_mode="lora", train_projector=False)
     peft_model = set_trainable(model, entry.family.modules, args, gradient_checkpointing=False)
@@ -186,7 +186,7 @@ def test_cli_help_and_models():
 
 def test_qlora_loads_the_llm_in_4bit_and_trains_adapters(tmp_path, digits_data):
     pytest.importorskip("bitsandbytes")
-    entry = get_model("tiny-qwen2-vl")
+    entry = resolved_entry("tiny-qwen2-vl")
     model, _ = load_model(entry, ModelArguments(model_id="tiny-qwen2-vl", use_qlora=True))
     linear_types = {
         type(m).__name__ for n, m in model.named_modules() if n.startswith("model.language_model.layers.0.mlp.")

@@ -145,7 +145,11 @@ class ModelEntry:
         if self.resolved is not None:
             return self.resolved
         family = get_family(self.family_id)
-        return replace(family, **dict(self.capabilities)) if self.capabilities else family
+        if not self.capabilities:
+            return family
+        # A registered override is this checkpoint's fact: no longer left to derivation.
+        derived = tuple(name for name in family.derived if name not in dict(self.capabilities))
+        return replace(family, **dict(self.capabilities), derived=derived)
 
 
 FAMILIES: dict[str, Family] = {}
@@ -942,24 +946,20 @@ register_model("idefics3-composed", "idefics3-composed", "")
 
 
 # --- the 2026 generation (issue 19) ------------------------------------------------------------------------
-# Types new in transformers 5.23 that follow its VLM conventions (generic loading, the shared collator core). Their
-# records are written out rather than conventional_family(): serving reads reply_end and the parts from the record
-# without opening a checkpoint; `vlmtune check` and every run still check them against the checkpoint's own files.
+# Types new in transformers 5.23 that follow its VLM conventions: one `conventional_family` record each, its parts,
+# end-of-turn and capabilities derived from each checkpoint's own files and checked before its weights load
+# (`vlmtune check <id>` shows them); fields set by hand only where a model breaks a convention, with the reason.
 
 # https://huggingface.co/Qwen/Qwen4-Exp (Qwen3.8-Flash-Next)
 register_family(
-    Family(
-        family_id="qwen4-exp",
-        load=load_auto,
+    conventional_family(
+        "qwen4-exp",
         build_tiny=qwen4_exp.build_tiny,
+        # The template's default is thinking on (a reasoning-effort instruction in the system turn, thoughts in
+        # the generation prompt); Qwen3_5Collator renders with enable_thinking=False, the mode vlmtune trains.
         collator=Qwen3_5Collator,
-        modules=QWEN_VL_MODULES,
-        to_load_image=True,
-        reply_end="<|im_end|>",
-        video=True,
         # No copy of Qwen4-Exp's own template was found: the tiny model's is the Qwen3.8 family's (Qwen3.8-27B's,
-        # quoted in a public guide, and a llama-server copy); a real checkpoint's own template is what trains, and
-        # `vlmtune check` / every run check it (end-of-turn, replies, capabilities) before loading weights.
+        # quoted in a public guide, and a llama-server copy); a real checkpoint's own template is what trains.
         template_source="derived and checked at load (tiny model: the Qwen3.8 template, no Qwen4-Exp copy found)",
         notes="non-thinking mode: every reply follows an empty <think></think> block; fused experts as qwen3.5-moe",
     )
@@ -1112,13 +1112,20 @@ def _aligned(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+def capability_cell(family: Family, name: str) -> str:
+    """'yes' or 'no' as the record says, or 'derived' where each checkpoint's own template decides (a conventional
+    family: `vlmtune check <model id>` shows what it accepts)."""
+    if name in family.derived:
+        return "derived"
+    return "yes" if getattr(family, name) else "no"
+
+
 def format_family_table() -> str:
     """A Markdown table of every family: its tiny id, what its samples may hold, its registered checkpoints."""
     lines = [
         "| family | tiny id | multi-image | video | system prompt | multi-turn | template source | checkpoints |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    yes_no = {True: "yes", False: "no"}
     for family_id in sorted(FAMILIES):
         family = FAMILIES[family_id]
         checkpoints = ", ".join(
@@ -1126,16 +1133,16 @@ def format_family_table() -> str:
             for m in sorted(MODELS.values(), key=lambda m: m.model_id)
             if m.family_id == family_id and not m.is_tiny
         )
-        system = yes_no[family.system_prompt]
-        if family.system_prompt and not family.system_prompt_with_images:
+        system = capability_cell(family, "system_prompt")
+        if system == "yes" and capability_cell(family, "system_prompt_with_images") == "no":
             system = "text-only samples"
         cells = [
             family_id,
             f"`{TINY_PREFIX}{family_id}`",
-            yes_no[family.multi_image],
-            yes_no[family.video],
+            capability_cell(family, "multi_image"),
+            capability_cell(family, "video"),
             system,
-            yes_no[family.multi_turn],
+            capability_cell(family, "multi_turn"),
             family.template_source,
             checkpoints,
         ]

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from vlmtune.arguments import CommandParser, DataArguments, ModelArguments, TrainingArguments
+from vlmtune.core.checkpoint import checked_entry
 from vlmtune.core.evaluation import exact_match
 from vlmtune.core.inference import generate_replies
 from vlmtune.core.modeling import load_model
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         disable_tqdm=False,
     )
 
-    entry = get_model(args.model_id)
+    entry = checked_entry(get_model(args.model_id))  # as train does: a conventional family's fields derived
     model, processor = load_model(entry, model_args)
     collator = entry.family.collator(processor, entry.family.reply_end, data_args.model_max_length)
     before = accuracy(model, collator, eval_path)

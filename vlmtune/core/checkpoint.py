@@ -77,12 +77,13 @@ class CheckReport:
         return "\n".join(f"{self.path}: check '{c.name}' failed: {c.detail}" for c in self.failures)
 
 
-def open_files(path: str, trust_remote_code: bool = False) -> tuple[Any, Any, Any]:
-    """(config, processor, generation config or None) of a checkpoint; no weights."""
+def open_files(path: str, trust_remote_code: bool = False, processor_path: str | None = None) -> tuple[Any, Any, Any]:
+    """(config, processor, generation config or None) of a checkpoint; no weights. `processor_path`: where the
+    processor is read instead (a LoRA adapter output holds its processor, its base checkpoint the config)."""
     from transformers import AutoConfig, AutoProcessor, GenerationConfig
 
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-    processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+    processor = AutoProcessor.from_pretrained(processor_path or path, trust_remote_code=trust_remote_code)
     try:
         generation_config = GenerationConfig.from_pretrained(path)
     except OSError:  # no generation_config.json: the model config's eos is the stop token
@@ -90,11 +91,14 @@ def open_files(path: str, trust_remote_code: bool = False) -> tuple[Any, Any, An
     return config, processor, generation_config
 
 
-def check_checkpoint(path: str, family: Family | None = None, trust_remote_code: bool = False) -> CheckReport:
-    """Derive what the files give and check `family`'s record against them (no record: derive everything)."""
-    report = CheckReport(path)
+def check_checkpoint(
+    path: str, family: Family | None = None, trust_remote_code: bool = False, processor_path: str | None = None
+) -> CheckReport:
+    """Derive what the files give and check `family`'s record against them (no record: derive everything);
+    `processor_path`: a folder whose processor is checked instead of `path`'s (an adapter output, see open_files)."""
+    report = CheckReport(processor_path or path)
     try:
-        config, processor, generation_config = open_files(path, trust_remote_code)
+        config, processor, generation_config = open_files(path, trust_remote_code, processor_path)
     except (OSError, ValueError, KeyError) as error:
         report.add("files", False, f"cannot read the config or processor ({type(error).__name__}: {error})")
         return report
@@ -267,11 +271,17 @@ def check_replies(report: CheckReport, collator: VLMCollator, plain: VLMCollator
     report.add("end-of-turn", not closed, closed[0] if closed else f"{end} closes every reply")
 
 
-def checked_entry(entry: ModelEntry, local_path: str | None = None, trust_remote_code: bool = False) -> ModelEntry:
+def checked_entry(
+    entry: ModelEntry,
+    local_path: str | None = None,
+    trust_remote_code: bool = False,
+    processor_path: str | None = None,
+) -> ModelEntry:
     """`entry` after its checkpoint (or `local_path`) passed every check, with a conventional record's derived
-    fields filled in; `CheckpointCheckError` (one line per failed check) otherwise."""
+    fields filled in; `CheckpointCheckError` (one line per failed check) otherwise. `processor_path`: the folder
+    whose processor is used instead of the checkpoint's (an adapter output on its base checkpoint)."""
     path = checkpoint_path(entry, local_path)
-    report = check_checkpoint(path, entry.family, trust_remote_code)
+    report = check_checkpoint(path, entry.family, trust_remote_code, processor_path)
     if report.failures:
         command = (
             f"vlmtune check {local_path} --model_id {entry.model_id}"

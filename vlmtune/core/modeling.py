@@ -118,8 +118,12 @@ def quantization_config(prefixes: ModulePrefixes, compute_dtype: torch.dtype):
 
 
 def load_model(entry: ModelEntry, model_args: Any) -> tuple[nn.Module, Any]:
-    """Load model and processor of a registered id, with dtype, attention and QLoRA settings from the args."""
+    """Load model and processor of a registered id, with dtype, attention and QLoRA settings from the args.
+    A conventional family's entry must come checked (`vlmtune.core.checkpoint.checked_entry`): QLoRA's unquantized
+    parts, and the collator the caller builds, read the fields derived from the checkpoint's files."""
     family = entry.family
+    if family.derived and entry.resolved is None:  # a caller's slip, not a user's: say which step is missing
+        raise ValueError(f"{entry.model_id}: a conventional family's entry must pass checked_entry before loading")
     dtype = DTYPES[model_args.model_dtype]
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": model_args.trust_remote_code}
     if model_args.attn_implementation:

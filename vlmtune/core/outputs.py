@@ -2,7 +2,9 @@
 
 A `vlmtune train` output folder says which registered model it came from in `vlmtune_args.yaml`; that names
 the family (loader, collator) and, for an adapter, the base checkpoint. A folder without that file (e.g. a
-checkpoint from elsewhere) needs `model_id` to name the family.
+checkpoint from elsewhere) needs `model_id` to name the family. A conventional family (`conventional_family`)
+leaves its end-of-turn, parts and capabilities to the checkpoint's files: `source_entry` reads and checks them
+(the registered checkpoint's, or the output folder's own processor and config) before anything uses the record.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from vlmtune.core.checkpoint import checked_entry
 from vlmtune.core.modeling import checkpoint_path
 from vlmtune.errors import ArgumentError
 from vlmtune.supported_models import MODELS, ModelEntry, get_model
@@ -61,18 +64,40 @@ def load_adapter_model(folder: str | Path, entry: ModelEntry, base: str | None =
     return model, processor
 
 
-def source_entry(source: str, model_id: str | None = None) -> ModelEntry:
-    """The registered model of `source`: a registered id, or an output folder (see `entry_of`)."""
+def source_entry(
+    source: str, model_id: str | None = None, base: str | None = None, trust_remote_code: bool = False
+) -> ModelEntry:
+    """The registered model of `source`: a registered id, or an output folder (see `entry_of`); for a conventional
+    family, checked against the files `source` loads with and its derived fields filled in (`resolved_entry`)."""
     if Path(source).is_dir():
-        return entry_of(source, model_id)
+        return resolved_entry(entry_of(source, model_id), source, base, trust_remote_code)
     if source not in MODELS:
         raise ArgumentError(f"{source!r} is neither a folder nor a registered model id (vlmtune models lists them)")
-    return get_model(source)
+    return resolved_entry(get_model(source), trust_remote_code=trust_remote_code)
 
 
-def load_for_inference(source: str, model_id: str | None = None, base: str | None = None, **load_kwargs: Any):
-    """(model, processor, entry) for a registered id, an adapter output folder or a full/merged model folder."""
-    entry = source_entry(source, model_id)
+def resolved_entry(
+    entry: ModelEntry, folder: str | None = None, base: str | None = None, trust_remote_code: bool = False
+) -> ModelEntry:
+    """`entry` as registered for a hand-written family; for a conventional one, `checked_entry` on the files the
+    model loads with: the registered checkpoint's, a full output `folder`'s own, or an adapter folder's processor on
+    its base checkpoint's config. A hand-written record is checked by train, not on every load."""
+    if not entry.family.derived:
+        return entry
+    if folder is None:
+        return checked_entry(entry, trust_remote_code=trust_remote_code)
+    if is_adapter(folder):
+        return checked_entry(entry, base_path(folder, entry, base), trust_remote_code, processor_path=str(folder))
+    return checked_entry(entry, str(folder), trust_remote_code)
+
+
+def load_for_inference(
+    source: str, model_id: str | None = None, base: str | None = None, entry: ModelEntry | None = None, **load_kwargs
+):
+    """(model, processor, entry) for a registered id, an adapter output folder or a full/merged model folder;
+    `entry`: the one `source_entry` already gave for it (else it is found and checked here)."""
+    remote_code = load_kwargs.get("trust_remote_code", False)
+    entry = entry or source_entry(source, model_id, base, remote_code)
     if not Path(source).is_dir():
         model, processor = entry.family.load(checkpoint_path(entry), **load_kwargs)
     elif is_adapter(source):

@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--eval_metric scores batch mode: give --data_path")
     metric = resolve_metric(args.eval_metric) if args.eval_metric else None  # a bad spec fails before loading
     # The question or data is checked before the model loads; problems end in one line (vlmtune.apps.cli).
-    family = source_entry(args.model, args.model_id).family
+    entry = source_entry(args.model, args.model_id, args.base)  # a conventional family: checked, fields derived
+    family = entry.family
     if args.data_path:
         samples = read_questions(family, args)
     else:
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.backend == "vllm":
         replies = vllm_backend_replies(args, samples)
     else:
-        model, processor, entry = load_for_inference(args.model, args.model_id, args.base, dtype=args.dtype)
+        model, processor, entry = load_for_inference(args.model, entry=entry, dtype=args.dtype)
         model.to(args.device)
         collator = entry.family.collator(processor, entry.family.reply_end)
         replies = generate_replies(model, collator, samples, args.max_new_tokens, args.batch_size, args.num_frames)

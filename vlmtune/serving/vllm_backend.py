@@ -59,7 +59,7 @@ class VllmSource:
 
 def vllm_source(source: str, model_id: str | None = None, base: str | None = None) -> VllmSource:
     """A registered id, a full/merged output, or an adapter output vLLM takes (refused with the fix otherwise)."""
-    entry = source_entry(source, model_id)
+    entry = source_entry(source, model_id, base)  # a conventional family's fields derived from the served files
     if not Path(source).is_dir():
         return VllmSource(entry, checkpoint_path(entry))
     if not is_adapter(source):

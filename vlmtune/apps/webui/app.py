@@ -80,14 +80,14 @@ def run_command(argv: list[str]) -> str:
 
 
 def registry_rows() -> list[list[str]]:
-    from vlmtune.supported_models import MODELS
+    from vlmtune.supported_models import MODELS, capability_cell
 
-    yes_no = {True: "yes", False: "no"}
     rows = []
     for entry in sorted(MODELS.values(), key=lambda m: (m.family_id, m.model_id)):
-        family = entry.family
-        accepts = (family.multi_image, family.video, family.system_prompt, family.multi_turn)
-        rows.append([entry.model_id, entry.family_id, entry.hf_path, *(yes_no[flag] for flag in accepts)])
+        accepts = [
+            capability_cell(entry.family, name) for name in ("multi_image", "video", "system_prompt", "multi_turn")
+        ]
+        rows.append([entry.model_id, entry.family_id, entry.hf_path, *accepts])
     return rows
 
 
@@ -98,10 +98,13 @@ def model_summary(model_id: str | None) -> str:
         return "Pick a registered model id, or enter a local checkpoint folder with its model id."
     entry = MODELS[model_id]
     family = entry.family
+    notes = f"\n\n{family.notes}" if family.notes else ""
+    if family.derived:  # a conventional family: what a sample may hold is read from the checkpoint's own template
+        line = f"**{model_id}**: family `{entry.family_id}`, checkpoint `{entry.hf_path}`; accepts what its chat "
+        return line + f"template renders (`vlmtune check {model_id}` lists it).{notes}"
     accepts = [name for name, flag in (("several images", family.multi_image), ("video", family.video)) if flag]
     accepts += ["a system prompt"] if family.system_prompt else []
     accepts += ["several turns"] if family.multi_turn else ["one question and one answer"]
-    notes = f"\n\n{family.notes}" if family.notes else ""
     line = f"**{model_id}**: family `{entry.family_id}`, checkpoint `{entry.hf_path}`; accepts {', '.join(accepts)}."
     return line + notes
 
