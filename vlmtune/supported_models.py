@@ -1020,7 +1020,11 @@ register_family(
         "glm5-next",
         glm46v.build_tiny_glm5,
         "GLM-5.3-Flash",
-        notes="no packing (its linear-attention layers carry state along the row); vLLM 0.32 implements it",
+        notes=(
+            "no packing (its linear-attention layers carry state along the row); past the sparse indexer's budget "
+            "(2048 keys) sampling and training log-probs may differ (vlmtune/loaders/glm46v.py); vLLM 0.32 "
+            "implements it"
+        ),
     )
 )
 # https://huggingface.co/CohereLabs/aya-vision-8b: SigLIP + pixel-shuffle projector + Cohere 2, tiled images

@@ -41,8 +41,10 @@ from vlmtune.loaders.glm4v import TINY_ROPE, tiny_config_kwargs, tiny_processor
 # Small MoE sizes: 4 routed experts (2 per token) and a shared one; the first layer dense, as released.
 TINY_MOE = {"moe_intermediate_size": 64, "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1}
 # GLM-5.3-Flash's layer kinds on 2 layers (one KDA linear-attention layer, one MLA layer with the DSA indexer; one
-# dense, one MoE feed-forward), small MLA ranks (no RoPE on the DSA layers, as the config requires), a small indexer
-# budget, 2 hyper-connection streams.
+# dense, one MoE feed-forward), small MLA ranks (no RoPE on the DSA layers, as the config requires), 2
+# hyper-connection streams. The indexer's budget (index_topk) stays above the tests' sequence lengths, as the released
+# 2048 is above most samples': every key is then attended. Below it a cached decode and a full forward select keys
+# differently (measured with a budget of 8: GRPO's sampling and training log-probs 0.04 apart).
 TINY_TEXT_GLM5 = {
     **TINY_MOE,
     "num_attention_heads": 2,
@@ -55,7 +57,7 @@ TINY_TEXT_GLM5 = {
     "qk_rope_head_dim": 0,
     "qk_nope_head_dim": 32,
     "v_head_dim": 32,
-    "index_topk": 8,
+    "index_topk": 256,
     "index_head_dim": 32,
     "index_n_heads": 2,
     "index_kpool": 4,
