@@ -92,7 +92,10 @@ def tiny_config(config_class: type, tokenizer, image_token: str, **extra) -> obj
 
 def build_tiny_aya(folder: Path) -> None:
     template = STAND_IN_TEMPLATE.replace("IMAGE", "<image>")
-    tokenizer = train_tokenizer(SPECIAL, additional_special_tokens=[*MARKERS, "<image>"], add_bos=True)
+    # The tile labels are single tokens, as AyaVisionProcessor counts them (one each; TILE_GLOBAL is among its
+    # image token ids).
+    tiles = ["TILE_GLOBAL", *(f"TILE_{index}" for index in range(1, TINY_MAX_TILES + 1))]
+    tokenizer = train_tokenizer(SPECIAL, additional_special_tokens=[*MARKERS, "<image>", *tiles], add_bos=True)
     processor = AyaVisionProcessor(
         image_processor=GotOcr2ImageProcessor(
             size={"height": TINY_TILE, "width": TINY_TILE}, crop_to_patches=True, max_patches=TINY_MAX_TILES
