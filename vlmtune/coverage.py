@@ -147,11 +147,12 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     ),
     "granite_docling": (NO_CHAT_FORMAT, "document conversion to DocTags (ibm-granite/granite-for-docling-500m)"),
     "hunyuan_vl": (
-        NO_CHAT_FORMAT,
+        NO_TEMPLATE,
         "the only checkpoint transformers names is tencent/HunyuanOCR (its config docstring: 'the dense-only, "
         "image-text-only variant used for OCR and document-understanding'); the default config does not build "
         "(TypeError: None ** float), a tiny config with rope_parameters "
-        "builds and trains a step; HunYuanVLProcessor ships no template; " + SEARCHED,
+        "builds and trains a step; HunYuanVLProcessor ships no template (it checks that a chat template wrapped each "
+        "image in its start/end tokens) and no copy of HunyuanOCR's was found; " + SEARCHED,
     ),
     "hyperclovax_vision_v2": (NO_FAMILY_YET, "vision_model + projector + language_model; template not looked up"),
     "idefics": (NO_FAMILY_YET, "Flamingo-style gated cross-attention layers inside the LM (idefics-9b)"),
