@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from vlmtune.collators.base import VLMCollator
-from vlmtune.collators.gemma4 import Gemma4Collator
 from vlmtune.collators.glm4v import Glm4vCollator
 from vlmtune.collators.idefics3 import Idefics3Collator
 from vlmtune.collators.llama4 import Llama4Collator
@@ -286,14 +285,9 @@ QWEN_VL_MODULES = ModulePrefixes(
 
 # https://huggingface.co/llava-hf/llava-1.5-7b-hf
 register_family(
-    Family(
-        family_id="llava-1.5",
-        load=load_auto,
+    conventional_family(
+        "llava-1.5",
         build_tiny=llava.build_tiny,
-        collator=VLMCollator,
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end=None,
         packing=True,
         template_source="outside copy: the template quoted in transformers tests/models/llava/test_processing_llava",
         notes="trained on one image per sample; several images work but were never seen in pretraining",
@@ -382,14 +376,9 @@ register_family(
 )
 # https://huggingface.co/rhymes-ai/Aria
 register_family(
-    Family(
-        family_id="aria",
-        load=load_auto,
+    conventional_family(
+        "aria",
         build_tiny=aria.build_tiny,
-        collator=VLMCollator,  # nothing in its batching differs: every image is 980x980 pixels
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end="<|im_end|>",
         packing=True,
         template_source="outside copy: the template transformers' convert_aria_weights_to_hf.py writes",
         notes="MoE language model; an image is <fim_prefix><|img|><fim_suffix>, 128 or 256 tokens per crop",
@@ -428,30 +417,19 @@ register_family(
 )
 # https://huggingface.co/google/gemma-3-4b-it
 register_family(
-    Family(
-        family_id="gemma3",
-        load=load_auto,
+    conventional_family(
+        "gemma3",
         build_tiny=gemma3.build_tiny,
-        collator=VLMCollator,
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end="<end_of_turn>",
         template_source="outside copy: chat template of google/gemma-3-4b-it / -12b-it / -27b-it",
         notes="no system role: the template folds the system prompt into the first user turn",
     )
 )
 # https://huggingface.co/OpenGVLab/InternVL3-1B-hf (the transformers-native -hf checkpoints)
 register_family(
-    Family(
-        family_id="internvl",
-        load=load_auto,
+    conventional_family(
+        "internvl",
         build_tiny=internvl.build_tiny,
-        collator=VLMCollator,
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end="<|im_end|>",
         packing=True,
-        video=True,
         template_source="outside copy: chat_template.json of OpenGVLab/InternVL3-*-hf",
         notes="image tiling (crop_to_patches) multiplies image tokens",
     )
@@ -488,14 +466,9 @@ register_family(
 )
 # https://huggingface.co/llava-hf/llava-interleave-qwen-0.5b-hf
 register_family(
-    Family(
-        family_id="llava-interleave",
-        load=load_auto,
+    conventional_family(
+        "llava-interleave",
         build_tiny=llava_interleave.build_tiny,
-        collator=VLMCollator,
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end="<|im_end|>",
         packing=True,
         template_source="outside copy: chat_template.json of llava-hf/llava-interleave-qwen-*-hf",
         notes="trained on many images per sample; every text part renders after a newline, so is each reply",
@@ -519,14 +492,9 @@ register_family(
 )
 # https://huggingface.co/LiquidAI/LFM2-VL-1.6B
 register_family(
-    Family(
-        family_id="lfm2-vl",
-        load=load_auto,
+    conventional_family(
+        "lfm2-vl",
         build_tiny=lfm2_vl.build_tiny,
-        collator=VLMCollator,
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end="<|im_end|>",
         template_source="outside copy: LFM2-VL-450M chat_template.jinja (GitHub varun00391/local-finetuned-model)",
         notes="ChatML without a default system message; large images are split into 512px tiles plus a thumbnail",
     )
@@ -557,19 +525,12 @@ register_family(
 )
 # https://huggingface.co/lkhl/VideoLLaMA3-2B-Image-HF (transformers-native conversion of DAMO-NLP-SG/VideoLLaMA3)
 register_family(
-    Family(
-        family_id="video-llama3",
-        load=load_auto,
+    conventional_family(
+        "video-llama3",
         build_tiny=video_llama3.build_tiny,
-        collator=VLMCollator,
-        modules=ModulePrefixes(
-            vision_encoder=("model.vision_model",),
-            vision_projector=("model.projector",),
-            llm=("model.language_model", "lm_head"),
-        ),
-        to_load_image=True,
-        reply_end="<|im_end|>",
         packing=True,
+        # The registered checkpoint is the image-only -Image model; its template also renders videos.
+        video=False,
         template_source="outside copy: chat_template.jinja of lkhl/VideoLLaMA3-2B-Image-HF (public mirror)",
         notes="the registered checkpoint is the image-only -Image model; ChatML without a default system message",
     )
@@ -621,23 +582,13 @@ register_family(
         notes="no chat format: one prefix (user turn) and one answer per sample; mix checkpoints expect task prefixes",
     )
 )
-# Gemma 3n and Gemma 4: the vision tower's soft tokens are embedded by `embed_vision`; the audio tower stays frozen.
-GEMMA_AUDIO_MODULES = ModulePrefixes(
-    vision_encoder=("model.vision_tower",),
-    vision_projector=("model.embed_vision",),
-    llm=("model.language_model", "lm_head"),
-    others=("model.audio_tower", "model.embed_audio"),
-)
 # https://huggingface.co/google/gemma-4-E2B-it (the E2B/E4B template; see vlmtune/loaders/gemma4.py)
 register_family(
-    Family(
-        family_id="gemma4",
-        load=load_auto,
+    conventional_family(
+        "gemma4",
         build_tiny=gemma4.build_tiny,
-        collator=Gemma4Collator,
-        modules=GEMMA_AUDIO_MODULES,
-        to_load_image=True,
-        reply_end="<turn|>",
+        # Video off: its prompt needs frame timestamps that vlmtune's frames do not carry (see notes).
+        video=False,
         template_source="outside copy: chat_template.jinja of google/gemma-4-E2B-it / -E4B-it (public copies)",
         notes=(
             "thinking off; earlier replies render without thoughts; the audio tower stays frozen and audio input is "
@@ -668,14 +619,10 @@ register_family(
 )
 # https://huggingface.co/google/gemma-3n-E4B-it (needs timm: its vision tower is timm's MobileNetV5)
 register_family(
-    Family(
-        family_id="gemma3n",
-        load=gemma3n.load,
+    conventional_family(
+        "gemma3n",
+        load=gemma3n.load,  # the generic loader, after a one-line error if timm (its vision tower) is missing
         build_tiny=gemma3n.build_tiny,
-        collator=VLMCollator,
-        modules=GEMMA_AUDIO_MODULES,
-        to_load_image=True,
-        reply_end="<end_of_turn>",
         template_source="outside copy: the template in transformers convert_gemma3n_weights.py",
         notes=(
             "image-text only: audio input is out of scope (the audio tower stays frozen); no system role: the "
