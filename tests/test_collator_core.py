@@ -140,7 +140,9 @@ def test_truncation_guard_knows_every_familys_image_tokens(family_id, load_tiny,
     turns = ("Hi?", "Hello.", "Look: <image>", "A seven.") if family.multi_turn else ("Look: <image>", "A seven.")
     sample = Sample(conversation(*turns), images=[images[0]], source="s 9")
     full = encode(family.collator(processor, family.reply_end, model_max_length=4096), sample)
-    soft = (full["input_ids"] == processor.tokenizer.image_token_id).nonzero().flatten().tolist()
+    # The processor's id where it names one: Aya Vision's text placeholder "<image>" becomes "<|IMG_PATCH|>" tokens.
+    soft_id = getattr(processor, "image_token_id", None) or processor.tokenizer.image_token_id
+    soft = (full["input_ids"] == soft_id).nonzero().flatten().tolist()
     # Cut inside the soft tokens; an image read through cross-attention (Llama 3.2 Vision) is one token: cut it off.
     cuts = (soft[0] + 1, soft[-1]) if len(soft) > 1 else (soft[0],)
     for cut in cuts:

@@ -75,3 +75,28 @@ def test_batch_c_refusals_rest_on_what_the_probe_finds():
         assert found["built"] == "default" and found["language"] == ["language_model"], model_type
         assert found["image_token_attr"] and not found["default_chat_template"], model_type
         assert coverage.reason(model_type).startswith(coverage.NO_TEMPLATE), model_type
+
+
+# Issue 19, batch B: types once refused because their released template could not be read offline now train by
+# convention: the registry no longer refuses their checkpoints, each record derives from the checkpoint's files what
+# the template decides, and its template source says that the tiny model's template is a labelled stand-in.
+BATCH_B = {
+    "aya_vision": "aya-vision-8b",
+    "cohere2_vision": "command-a-vision-07-2025",
+    "glm46v": "glm-4.6v-flash",
+    "glm4v_moe": "glm-4.5v",
+    "glm5_next": "glm-5.3-flash",
+}
+
+
+def test_batch_b_types_train_by_convention_with_a_labelled_stand_in():
+    from vlmtune.supported_models import find_unsupported, get_model
+
+    for model_type, model_id in BATCH_B.items():
+        entry = get_model(model_id)
+        assert entry.family_id in coverage.TRAINS[model_type] and model_type not in coverage.NOT_SUPPORTED
+        assert find_unsupported(entry.hf_path) is None, f"{entry.hf_path} is still refused"
+        family = entry.family
+        assert {"modules", "system_prompt", "multi_turn"} <= set(family.derived), family.family_id
+        assert family.template_source.startswith("derived and checked at load (tiny model: stand-in ")
+        assert "searched 2026-12-07" in family.template_source

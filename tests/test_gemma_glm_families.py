@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from tests.conftest import resolved_family
 from tests.test_masking import conversation
 from vlmtune.datasets import Sample
-from vlmtune.supported_models import FAMILIES
 
 
 def collator_of(family_id: str, load_tiny):
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     _, processor = load_tiny(f"tiny-{family_id}")
     return family.collator(processor, family.reply_end)
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import torch
 
+from tests.conftest import resolved_family
 from tests.test_masking import conversation, encode
 from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.datasets import Sample
-from vlmtune.supported_models import FAMILIES
 
 
 def collator_for(family_id, load_tiny):
     model, processor = load_tiny(f"tiny-{family_id}")
-    family = FAMILIES[family_id]
+    family = resolved_family(family_id)
     return model, family.collator(processor, family.reply_end)
 
 

@@ -193,6 +193,25 @@ RENDERED["janus"] = (
 RENDERED["vipllava"] = RENDERED["video-llava"] = RENDERED["llava-1.5"]
 # Muse Glimmer's stand-in: Llama 4's template, an image written as <|patch|>.
 RENDERED["muse-glimmer"] = RENDERED["llama4"].replace("<|image|>", "<|patch|>")
+
+# Issue 19, batch B: the tiny models' stand-in templates (a real checkpoint's own is checked at load). GLM-4.6V,
+# GLM-4.5V and GLM-5.3-Flash carry GLM-4.1V's; Aya Vision and Command A Vision carry Command-R's turns, each image
+# written as the processor's placeholder, the reply closed by the eos "<|END_OF_TURN_TOKEN|>".
+REPLY_FORMAT |= {
+    "glm4.6v": "{reply}<|user|>",
+    "glm4v-moe": "{reply}<|user|>",
+    "glm5-next": "{reply}<|user|>",
+    "aya-vision": "{reply}<|END_OF_TURN_TOKEN|>",
+    "cohere2-vision": "{reply}<|END_OF_TURN_TOKEN|>",
+}
+RENDERED["glm4.6v"] = RENDERED["glm4v-moe"] = RENDERED["glm5-next"] = RENDERED["glm4v"]
+RENDERED["aya-vision"] = (
+    "<BOS_TOKEN><|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>Be brief.<|END_OF_TURN_TOKEN|>"
+    "<|START_OF_TURN_TOKEN|><|USER_TOKEN|><image>Which digit?<|END_OF_TURN_TOKEN|>"
+    "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>7<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|USER_TOKEN|>Sure?"
+    "<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>Yes.<|END_OF_TURN_TOKEN|>"
+)
+RENDERED["cohere2-vision"] = RENDERED["aya-vision"].replace("<image>", "<|IMG_PATCH|>")
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}
 # Families whose released template refuses a system prompt together with images: the error it raises.

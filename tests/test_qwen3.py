@@ -18,7 +18,7 @@ from vlmtune.errors import BadSample
 from vlmtune.loaders.qwen4_exp import LOW, XHIGH
 from vlmtune.supported_models import FAMILIES
 
-MOE_FAMILIES = ["qwen3-vl-moe", "qwen3.5-moe", "qwen4-exp", "aria"]
+MOE_FAMILIES = ["qwen3-vl-moe", "qwen3.5-moe", "qwen4-exp", "aria", "glm4v-moe", "glm5-next"]
 
 
 def collator_of(family_id, load_tiny):

@@ -11,6 +11,7 @@ import shutil
 import pytest
 import torch
 
+from tests.conftest import resolved_family
 from tests.template_revisions import ONEVISION_SPACE, REVISIONS, Revision
 from tests.test_masking import REPLY_FORMAT, conversation, encode, shapes
 from vlmtune.apps.cli import main as cli_main
@@ -28,14 +29,14 @@ def collator_with(revision: Revision, load_tiny):
     _, processor = load_tiny(f"tiny-{revision.family_id}")
     processor = copy.copy(processor)  # the session's processor keeps its own template
     processor.chat_template = revision.template
-    family = FAMILIES[revision.family_id]
+    family = resolved_family(revision.family_id)
     return family.collator(processor, family.reply_end, model_max_length=1024)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("revision", REVISIONS, ids=lambda r: f"{r.family_id}@{r.name}")
 def test_each_revision_trains_exactly_the_replies(revision, shape, load_tiny, images, video):
-    family = FAMILIES[revision.family_id]
+    family = resolved_family(revision.family_id)
     if shape == "video" and not family.video:
         pytest.skip(f"{family.family_id} takes no video")
     collator = collator_with(revision, load_tiny)

@@ -49,6 +49,14 @@ TRAINS: dict[str, tuple[str, ...]] = {
     "smolvlm": ("smolvlm",),
     "video_llama_3": ("video-llama3",),
 }
+# Issue 19, batch B: conventional families whose released templates are read and checked at load.
+TRAINS |= {
+    "aya_vision": ("aya-vision",),
+    "cohere2_vision": ("cohere2-vision",),
+    "glm46v": ("glm4.6v",),
+    "glm4v_moe": ("glm4v-moe",),
+    "glm5_next": ("glm5-next",),
+}
 
 # Categories of "not supported"; `--coverage` counts the types per category.
 TEMPLATE_UNCONFIRMED = "released template not confirmed"
@@ -74,14 +82,12 @@ def registered(name: str) -> str:
 
 # model type -> (category, what was found by trying it)
 NOT_SUPPORTED: dict[str, tuple[str, str]] = {
-    "aya_vision": (TEMPLATE_UNCONFIRMED, registered("aya-vision")),
     "blip": (NO_CHAT_FORMAT, "VQA/captioning (Salesforce/blip-vqa-base): vision_model + text_decoder, no turns"),
     "blip-2": (NO_CHAT_FORMAT, registered("blip-2")),
     "chameleon": (
         NO_FAMILY_YET,
         "early-fusion VQ image tokens; the default config does not build (AttributeError on None)",
     ),
-    "cohere2_vision": (TEMPLATE_UNCONFIRMED, registered("cohere2-vision")),
     "cohere_compass": (NO_FAMILY_YET, "the default config does not build (KeyError 'full_attention')"),
     "cosmos3_edge": (
         NO_TEMPLATE,
@@ -112,10 +118,12 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     ),
     "ernie4_5_vl_moe": (
         NO_TEMPLATE,
-        "baidu/ERNIE-4.5-VL-28B-A3B-PT (vision_tower + resampler_model + MoE language_model); the processor ships no "
-        "template; the one outside copy found (DEFAULT_CHAT_TEMPLATE, transformers' convert_ernie4_5_vl_moe_to_hf.py) "
-        "holds a newline plus 12 spaces inside its string literals and '<|end_of_sentence |>' (with a space), so "
-        "what the released checkpoint renders is not settled; " + SEARCHED,
+        "baidu/ERNIE-4.5-VL-28B-A3B-PT (vision_tower + resampler_model + MoE language_model); a tiny config of its "
+        "classes builds and trains a step, but its processor also returns moe_mm_token_type_ids, a per-token row "
+        "the shared collator does not batch, and the processor ships no template; the one outside copy found "
+        "(DEFAULT_CHAT_TEMPLATE, transformers' convert_ernie4_5_vl_moe_to_hf.py) holds a newline plus 12 spaces "
+        "inside its string literals and closes a reply with the text '<|end_of_sentence |>' (with a space, no token), "
+        "so neither a stand-in nor the end-of-turn can be taken from it; " + SEARCHED,
     ),
     "evolla": (NOT_CHAT_VLM, "a protein-text model: protein encoder + protein tokenizer, no image input"),
     "exaone4_5": (
@@ -127,28 +135,24 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     "fuyu": (NO_CHAT_FORMAT, "adept/fuyu-8b is a base model prompted with plain text; patches go straight to the LM"),
     "gemma4_unified": (NO_FAMILY_YET, "Gemma 4 with audio and image towers inside the language model; not tried yet"),
     "git": (NO_CHAT_FORMAT, registered("git")),
-    "glm46v": (TEMPLATE_UNCONFIRMED, registered("glm4.6v")),
-    "glm4v_moe": (TEMPLATE_UNCONFIRMED, registered("glm4v-moe")),
-    "glm5_next": (
-        NO_TEMPLATE,
-        "zai-org/GLM-5.3-Flash (visual + language_model); public code pins its chat_template.jinja by SHA-256 "
-        "(0c4099f3..., 10,950 bytes) but no copy of that text was found; the one copy read (GitHub "
-        "0xSero/glm-5.3-flash-spark-mosaic, 8,757 characters) is another revision: it always opens with a "
-        "'Reasoning Effort: Max' system block and has no non-thinking generation prompt; " + SEARCHED,
-    ),
     "glm_ocr": (NO_CHAT_FORMAT, "document OCR (zai-org/GLM-OCR); no processor class is mapped to the type either"),
     "glmga": (NO_PROCESSOR, "maps to Glm46VForConditionalGeneration; no processor class is mapped to the type"),
     "got_ocr2": (NO_CHAT_FORMAT, "OCR with format/box arguments to GotOcr2Processor, not conversations"),
     "granite4_vision": (
         NO_TEMPLATE,
-        "the default config does not build (TypeError: len() of None); the docstring names no released "
-        "checkpoint; Granite4VisionProcessor ships no template; " + SEARCHED,
+        "no released checkpoint is named (the docstring's is a placeholder); the default config does not build "
+        "(TypeError: len() of None: deepstack_layer_map is required); a tiny config (deepstack_layer_map, "
+        "spatial_target_layers, downsample_rate) builds and trains a step; its projectors (layerwise_projectors, "
+        "spatial_projectors) are not the convention's names; Granite4VisionProcessor ships no template; " + SEARCHED,
     ),
     "granite_docling": (NO_CHAT_FORMAT, "document conversion to DocTags (ibm-granite/granite-for-docling-500m)"),
     "hunyuan_vl": (
         NO_TEMPLATE,
-        "the only checkpoint transformers names is tencent/HunyuanOCR (an OCR model); the default config does not "
-        "build (TypeError: None ** float); HunYuanVLProcessor ships no template; " + SEARCHED,
+        "the only checkpoint transformers names is tencent/HunyuanOCR (its config docstring: 'the dense-only, "
+        "image-text-only variant used for OCR and document-understanding'); the default config does not build "
+        "(TypeError: None ** float), a tiny config with rope_parameters "
+        "builds and trains a step; HunYuanVLProcessor ships no template (it checks that a chat template wrapped each "
+        "image in its start/end tokens) and no copy of HunyuanOCR's was found; " + SEARCHED,
     ),
     "hyperclovax_vision_v2": (NO_FAMILY_YET, "vision_model + projector + language_model; template not looked up"),
     "idefics": (NO_FAMILY_YET, "Flamingo-style gated cross-attention layers inside the LM (idefics-9b)"),

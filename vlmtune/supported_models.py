@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from vlmtune.collators.base import VLMCollator
-from vlmtune.collators.gemma4 import Gemma4Collator
 from vlmtune.collators.glm4v import Glm4vCollator
 from vlmtune.collators.idefics3 import Idefics3Collator
 from vlmtune.collators.llama4 import Llama4Collator
@@ -38,10 +37,12 @@ from vlmtune.datasets import TO_LOAD_IMAGE
 from vlmtune.errors import UnknownNameError
 from vlmtune.loaders import (
     aria,
+    cohere_vision,
     gemma3,
     gemma3n,
     gemma4,
     glm4v,
+    glm46v,
     idefics2,
     idefics3,
     internvl,
@@ -284,14 +285,9 @@ QWEN_VL_MODULES = ModulePrefixes(
 
 # https://huggingface.co/llava-hf/llava-1.5-7b-hf
 register_family(
-    Family(
-        family_id="llava-1.5",
-        load=load_auto,
+    conventional_family(
+        "llava-1.5",
         build_tiny=llava.build_tiny,
-        collator=VLMCollator,
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end=None,
         packing=True,
         template_source="outside copy: the template quoted in transformers tests/models/llava/test_processing_llava",
         notes="trained on one image per sample; several images work but were never seen in pretraining",
@@ -380,14 +376,9 @@ register_family(
 )
 # https://huggingface.co/rhymes-ai/Aria
 register_family(
-    Family(
-        family_id="aria",
-        load=load_auto,
+    conventional_family(
+        "aria",
         build_tiny=aria.build_tiny,
-        collator=VLMCollator,  # nothing in its batching differs: every image is 980x980 pixels
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end="<|im_end|>",
         packing=True,
         template_source="outside copy: the template transformers' convert_aria_weights_to_hf.py writes",
         notes="MoE language model; an image is <fim_prefix><|img|><fim_suffix>, 128 or 256 tokens per crop",
@@ -426,30 +417,19 @@ register_family(
 )
 # https://huggingface.co/google/gemma-3-4b-it
 register_family(
-    Family(
-        family_id="gemma3",
-        load=load_auto,
+    conventional_family(
+        "gemma3",
         build_tiny=gemma3.build_tiny,
-        collator=VLMCollator,
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end="<end_of_turn>",
         template_source="outside copy: chat template of google/gemma-3-4b-it / -12b-it / -27b-it",
         notes="no system role: the template folds the system prompt into the first user turn",
     )
 )
 # https://huggingface.co/OpenGVLab/InternVL3-1B-hf (the transformers-native -hf checkpoints)
 register_family(
-    Family(
-        family_id="internvl",
-        load=load_auto,
+    conventional_family(
+        "internvl",
         build_tiny=internvl.build_tiny,
-        collator=VLMCollator,
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end="<|im_end|>",
         packing=True,
-        video=True,
         template_source="outside copy: chat_template.json of OpenGVLab/InternVL3-*-hf",
         notes="image tiling (crop_to_patches) multiplies image tokens",
     )
@@ -486,14 +466,9 @@ register_family(
 )
 # https://huggingface.co/llava-hf/llava-interleave-qwen-0.5b-hf
 register_family(
-    Family(
-        family_id="llava-interleave",
-        load=load_auto,
+    conventional_family(
+        "llava-interleave",
         build_tiny=llava_interleave.build_tiny,
-        collator=VLMCollator,
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end="<|im_end|>",
         packing=True,
         template_source="outside copy: chat_template.json of llava-hf/llava-interleave-qwen-*-hf",
         notes="trained on many images per sample; every text part renders after a newline, so is each reply",
@@ -517,14 +492,9 @@ register_family(
 )
 # https://huggingface.co/LiquidAI/LFM2-VL-1.6B
 register_family(
-    Family(
-        family_id="lfm2-vl",
-        load=load_auto,
+    conventional_family(
+        "lfm2-vl",
         build_tiny=lfm2_vl.build_tiny,
-        collator=VLMCollator,
-        modules=LLAVA_MODULES,
-        to_load_image=True,
-        reply_end="<|im_end|>",
         template_source="outside copy: LFM2-VL-450M chat_template.jinja (GitHub varun00391/local-finetuned-model)",
         notes="ChatML without a default system message; large images are split into 512px tiles plus a thumbnail",
     )
@@ -555,19 +525,12 @@ register_family(
 )
 # https://huggingface.co/lkhl/VideoLLaMA3-2B-Image-HF (transformers-native conversion of DAMO-NLP-SG/VideoLLaMA3)
 register_family(
-    Family(
-        family_id="video-llama3",
-        load=load_auto,
+    conventional_family(
+        "video-llama3",
         build_tiny=video_llama3.build_tiny,
-        collator=VLMCollator,
-        modules=ModulePrefixes(
-            vision_encoder=("model.vision_model",),
-            vision_projector=("model.projector",),
-            llm=("model.language_model", "lm_head"),
-        ),
-        to_load_image=True,
-        reply_end="<|im_end|>",
         packing=True,
+        # The registered checkpoint is the image-only -Image model; its template also renders videos.
+        video=False,
         template_source="outside copy: chat_template.jinja of lkhl/VideoLLaMA3-2B-Image-HF (public mirror)",
         notes="the registered checkpoint is the image-only -Image model; ChatML without a default system message",
     )
@@ -619,23 +582,13 @@ register_family(
         notes="no chat format: one prefix (user turn) and one answer per sample; mix checkpoints expect task prefixes",
     )
 )
-# Gemma 3n and Gemma 4: the vision tower's soft tokens are embedded by `embed_vision`; the audio tower stays frozen.
-GEMMA_AUDIO_MODULES = ModulePrefixes(
-    vision_encoder=("model.vision_tower",),
-    vision_projector=("model.embed_vision",),
-    llm=("model.language_model", "lm_head"),
-    others=("model.audio_tower", "model.embed_audio"),
-)
 # https://huggingface.co/google/gemma-4-E2B-it (the E2B/E4B template; see vlmtune/loaders/gemma4.py)
 register_family(
-    Family(
-        family_id="gemma4",
-        load=load_auto,
+    conventional_family(
+        "gemma4",
         build_tiny=gemma4.build_tiny,
-        collator=Gemma4Collator,
-        modules=GEMMA_AUDIO_MODULES,
-        to_load_image=True,
-        reply_end="<turn|>",
+        # Video off: its prompt needs frame timestamps that vlmtune's frames do not carry (see notes).
+        video=False,
         template_source="outside copy: chat_template.jinja of google/gemma-4-E2B-it / -E4B-it (public copies)",
         notes=(
             "thinking off; earlier replies render without thoughts; the audio tower stays frozen and audio input is "
@@ -666,14 +619,10 @@ register_family(
 )
 # https://huggingface.co/google/gemma-3n-E4B-it (needs timm: its vision tower is timm's MobileNetV5)
 register_family(
-    Family(
-        family_id="gemma3n",
-        load=gemma3n.load,
+    conventional_family(
+        "gemma3n",
+        load=gemma3n.load,  # the generic loader, after a one-line error if timm (its vision tower) is missing
         build_tiny=gemma3n.build_tiny,
-        collator=VLMCollator,
-        modules=GEMMA_AUDIO_MODULES,
-        to_load_image=True,
-        reply_end="<end_of_turn>",
         template_source="outside copy: the template in transformers convert_gemma3n_weights.py",
         notes=(
             "image-text only: audio input is out of scope (the audio tower stays frozen); no system role: the "
@@ -1084,6 +1033,95 @@ register_family(
 )
 register_model("muse-glimmer-30b", "muse-glimmer", "meta-models/Muse-Glimmer-30B")
 
+# --- issue 19, batch B: GLM-V after GLM-4.1V, Cohere's vision models -------------------------------------------------
+# Conventional records: parts, end-of-turn and capabilities come from each checkpoint's own files, checked at load
+# (`vlmtune check`). No copy of these checkpoints' released templates was found (searched 2026-12-07), so the tiny
+# models carry a labelled stand-in and what trains on a real checkpoint is its own template, checked when it opens.
+GLM_STAND_IN = "derived and checked at load (tiny model: stand-in GLM-4.1V-9B-Thinking template, outside copy; no copy"
+COHERE_STAND_IN = (
+    "derived and checked at load (tiny model: stand-in Command-R template, llama.cpp tests/test-chat-template.cpp; "
+    "no copy"
+)
+SEARCHED_ON = "found, searched 2026-12-07)"
+
+
+def glm_family(family_id: str, build_tiny: Callable[[Path], None], type_name: str, **fixed: Any) -> Family:
+    """A GLM-V family after GLM-4.1V: its template breaks two conventions, as GLM-4.1V's does (see the fields)."""
+    return conventional_family(
+        family_id,
+        build_tiny=build_tiny,
+        # GLM templates write system/assistant content with {{ content }} (text parts would render as a repr), and
+        # a reply has no end-of-turn text: the next "<|user|>" (a released stop token) closes it.
+        collator=Glm4vCollator,
+        reply_end="<|user|>",
+        video=False,  # the video prompt needs frame timestamps that vlmtune's frames do not carry (as glm4v)
+        template_source=f"{GLM_STAND_IN} of {type_name}'s released template {SEARCHED_ON}",
+        **fixed,
+    )
+
+
+# https://huggingface.co/zai-org/GLM-4.6V (MoE) and GLM-4.6V-Flash (dense): GLM-4.1V's layout in the glm46v classes
+register_family(
+    glm_family(
+        "glm4.6v",
+        glm46v.build_tiny,
+        "GLM-4.6V",
+        packing=True,
+        notes="the language model is the checkpoint's own (dense Flash, MoE 106B); vLLM 0.32 has no Glm46V class",
+    )
+)
+# https://huggingface.co/zai-org/GLM-4.5V: GLM-4.1V's vision tower before a MoE language model
+register_family(
+    glm_family(
+        "glm4v-moe",
+        glm46v.build_tiny_moe,
+        "GLM-4.5V",
+        packing=True,
+        notes="MoE language model (routers stay frozen); vLLM 0.32 implements it (glm4_1v)",
+    )
+)
+# https://huggingface.co/zai-org/GLM-5.3-Flash: KDA linear attention + MLA with a sparse indexer, hyper-connections
+register_family(
+    glm_family(
+        "glm5-next",
+        glm46v.build_tiny_glm5,
+        "GLM-5.3-Flash",
+        notes=(
+            "no packing (its linear-attention layers carry state along the row); past the sparse indexer's budget "
+            "(2048 keys) sampling and training log-probs may differ (vlmtune/loaders/glm46v.py); vLLM 0.32 "
+            "implements it"
+        ),
+    )
+)
+# https://huggingface.co/CohereLabs/aya-vision-8b: SigLIP + pixel-shuffle projector + Cohere 2, tiled images
+register_family(
+    conventional_family(
+        "aya-vision",
+        build_tiny=cohere_vision.build_tiny_aya,
+        packing=True,
+        template_source=f"{COHERE_STAND_IN} of Aya Vision's released template {SEARCHED_ON}",
+        notes="images are cut into tiles plus a thumbnail; vLLM 0.32 no longer implements it (removed in 0.24)",
+    )
+)
+# https://huggingface.co/CohereLabs/command-a-vision-07-2025: Aya Vision's layout with Command A as language model
+register_family(
+    conventional_family(
+        "cohere2-vision",
+        build_tiny=cohere_vision.build_tiny_cohere2,
+        packing=True,
+        template_source=f"{COHERE_STAND_IN} of Command A Vision's released template {SEARCHED_ON}",
+        notes="images are cut into tiles plus a thumbnail; vLLM 0.32 implements it",
+    )
+)
+register_model("glm-4.6v", "glm4.6v", "zai-org/GLM-4.6V")
+register_model("glm-4.6v-flash", "glm4.6v", "zai-org/GLM-4.6V-Flash")
+register_model("glm-4.5v", "glm4v-moe", "zai-org/GLM-4.5V")
+register_model("glm-5.3-flash", "glm5-next", "zai-org/GLM-5.3-Flash")
+register_model("aya-vision-8b", "aya-vision", "CohereLabs/aya-vision-8b")
+register_model("aya-vision-32b", "aya-vision", "CohereLabs/aya-vision-32b")
+register_model("command-a-vision-07-2025", "cohere2-vision", "CohereLabs/command-a-vision-07-2025")
+# --- end of issue 19, batch B ---
+
 
 # --- unsupported families ---------------------------------------------------------------------------------
 
@@ -1110,8 +1148,6 @@ TEMPLATE_UNCONFIRMED = (
     "its released chat template could not be read offline word for word, so the masking cannot be proven against "
     "the real prompt format yet"
 )
-register_unsupported("glm4.6v", TEMPLATE_UNCONFIRMED, "zai-org/GLM-4.6V", "zai-org/GLM-4.6V-Flash")
-register_unsupported("glm4v-moe", TEMPLATE_UNCONFIRMED, "zai-org/GLM-4.5V")
 register_unsupported(
     "molmo2",
     TEMPLATE_UNCONFIRMED + " (it also moves all images to the start and needs per-sample pooling indices)",
@@ -1120,8 +1156,6 @@ register_unsupported(
     "allenai/Molmo2-O-7B",
 )
 register_unsupported("minicpm-v4.6", TEMPLATE_UNCONFIRMED, "openbmb/MiniCPM-V-4.6", "openbmb/MiniCPM-V-4.6-Thinking")
-register_unsupported("aya-vision", TEMPLATE_UNCONFIRMED, "CohereLabs/aya-vision-8b", "CohereLabs/aya-vision-32b")
-register_unsupported("cohere2-vision", TEMPLATE_UNCONFIRMED, "CohereLabs/command-a-vision-07-2025")
 register_unsupported("blip-2", NO_CHAT_FORMAT, "Salesforce/blip2-opt-2.7b")
 register_unsupported("instructblip", NO_CHAT_FORMAT, "Salesforce/instructblip-vicuna-7b")
 register_unsupported("pix2struct", NO_CHAT_FORMAT, "google/pix2struct-textcaps-base")

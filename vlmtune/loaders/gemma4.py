@@ -25,6 +25,11 @@ formatting" page, and public copies of the template found with the search tool),
   prefix rendering of a conversation ends where a reply starts; they are not registered here.
 - Thinking (`enable_thinking=True`) writes "<|think|>" into the system turn; vlmtune trains non-thinking replies.
 
+Batching is the shared collator's as it is: the template renders `<bos>` itself (the core adds no second one); the
+processor expands each `<|image|>` and returns `mm_token_type_ids` (padded with 0), which the model uses for
+bidirectional attention within an image; `pixel_values` are patch rows always padded to the processor's patch
+budget, so several samples' images concatenate on dim 0.
+
 Per-layer attributes: the full-attention layers of Gemma 4 use their own head size (`global_head_dim`, 512 in
 the released configs) and key/value head count, kept by the text config in `per_layer_config`; the tiny model
 sets them explicitly (and the per-layer input embedding width), or its full-attention layers would be 512 wide.

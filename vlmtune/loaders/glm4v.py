@@ -80,16 +80,21 @@ def load(path: str, **model_kwargs: Any):
     return load_model_and_processor(path, Glm4vForConditionalGeneration, **model_kwargs)
 
 
-def tiny_processor(processor_class: type = Glm4vProcessor):
-    """A GLM-V processor with a tiny tokenizer, tiny image sizes and the GLM-4.1V chat template."""
+def tiny_processor(
+    processor_class: type = Glm4vProcessor,
+    image_processor_class: type = Glm4vImageProcessor,
+    video_processor_class: type = Glm4vVideoProcessor,
+):
+    """A GLM-V processor (of the given classes) with a tiny tokenizer, tiny image sizes and the GLM-4.1V chat
+    template."""
     tokenizer = train_tokenizer(
         {"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"},
         extra_special_tokens=MEDIA_TOKENS,
         additional_special_tokens=MARKERS,
     )
     return processor_class(
-        image_processor=Glm4vImageProcessor(size=TINY_SIZE),
-        video_processor=Glm4vVideoProcessor(size=TINY_SIZE),
+        image_processor=image_processor_class(size=TINY_SIZE),
+        video_processor=video_processor_class(size=TINY_SIZE),
         tokenizer=tokenizer,
         chat_template=CHAT_TEMPLATE,
     )
