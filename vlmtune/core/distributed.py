@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,21 @@ def deepspeed_zero_stage(training_args: Any) -> int | None:
 def shards_parameters(training_args: Any) -> bool:
     """Whether the engine shards the weights (ZeRO-3 or FSDP), so that every rank must run every module."""
     return bool(training_args.fsdp) or deepspeed_zero_stage(training_args) == 3
+
+
+@contextmanager
+def gathered_parameters(model: torch.nn.Module, training_args: Any):
+    """Under DeepSpeed ZeRO-3: every parameter of `model` whole on every process inside the block (DeepSpeed's
+    `GatheredParameters`, read-only: `modifier_rank=None`); entering it is a collective call, so every process
+    must enter it the same number of times. Otherwise nothing: deepspeed is not imported. Used around generation
+    (one gather instead of one per module and token) and around the GRPO weight push (whole tensors to send)."""
+    if deepspeed_zero_stage(training_args) != 3:
+        yield
+        return
+    import deepspeed
+
+    with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
+        yield
 
 
 def check_engine(model_args: Any, training_args: Any) -> None:
