@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,14 @@ DUMMY_IMAGE_SIZE = 32
 
 
 def deepspeed_zero_stage(training_args: Any) -> int | None:
-    """The ZeRO stage of `--deepspeed` (a JSON path or a dict), or None without DeepSpeed."""
+    """The ZeRO stage of `--deepspeed` (a JSON path or a dict), else of `accelerate launch --config_file` with a
+    DeepSpeed config (configs/accelerate/*zero3.yaml: the launcher passes it in the environment, and the
+    Trainer's accelerator reads it from there, not from --deepspeed), or None without DeepSpeed."""
     config = training_args.deepspeed
+    if not config and os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in ("true", "1"):
+        if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE"):
+            return int(os.environ["ACCELERATE_DEEPSPEED_ZERO_STAGE"])
+        config = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE")
     if not config:
         return None
     if not isinstance(config, dict):

@@ -172,16 +172,16 @@ def check_vllm(
     """--use_vllm: a family vLLM runs, no QLoRA; colocate: vLLM importable here, one process (ArgumentError)."""
     from vlmtune.serving.vllm_backend import NOT_IMPLEMENTED_FAMILIES, import_vllm
 
+    if mode == "colocate" and training_args.world_size > 1:
+        raise ArgumentError(
+            "--use_vllm --vllm_mode colocate runs its engine in the training process: launch one process, or "
+            "start `vlmtune rollout-server MODEL` and add --vllm_mode server"
+        )
     if mode == "colocate":
         import_vllm()
     if entry.family_id in NOT_IMPLEMENTED_FAMILIES:
         raise ArgumentError(
             f"--use_vllm: vLLM does not implement {entry.family_id} (docs/serving.md); drop --use_vllm"
-        )
-    if mode == "colocate" and training_args.world_size > 1:
-        raise ArgumentError(
-            "--use_vllm --vllm_mode colocate runs its engine in the training process: launch one process, or "
-            "start `vlmtune rollout-server MODEL` and add --vllm_mode server"
         )
     if model_args.use_qlora:
         raise ArgumentError("--use_vllm with --use_qlora is not supported yet (4-bit weights are not pushed)")
