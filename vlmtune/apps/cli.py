@@ -65,7 +65,8 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ["usage: vlmtune <command> [arguments]", "", "commands:"]
-    lines += [f"  {name:<8} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    width = max(len(name) for name in COMMANDS)
+    lines += [f"  {name:<{width}} {help_text}" for name, (_, help_text) in COMMANDS.items()]
     return "\n".join(lines)
 
 

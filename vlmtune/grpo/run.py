@@ -65,6 +65,9 @@ def grpo(
     eval_prompts = None
     if data_args.eval_data_path:  # held-out prompts, scored by the same rewards every eval_steps and at the end
         eval_prompts = read_prompts(data_args.eval_data_path, entry.family, data_args, reward_columns(grpo_args))
+    llm = None
+    if grpo_args.use_vllm and grpo_args.vllm_mode == "server":  # a missing or wrong server fails before loading
+        llm = start_rollout_engine(entry, model_args, grpo_args)
     model, processor, collator = load_model_and_collator(entry, model_args, data_args)
     trainer = grpo_trainer(
         entry,
@@ -76,6 +79,7 @@ def grpo(
         (model_args, data_args, training_args, grpo_args),
         callbacks,
         eval_prompts,
+        llm,
     )
     output_dir = Path(training_args.output_dir)
     trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
@@ -114,9 +118,11 @@ def grpo_trainer(
     args: tuple[ModelArguments, DataArguments, TrainingArguments, GRPOArguments],
     callbacks: list[TrainerCallback] | None = None,
     eval_prompts: list[Sample] | None = None,
+    llm=None,
 ) -> GRPOTrainer:
     """The GRPOTrainer of a run around a loaded model, made trainable here (`grpo`; benchmarks/grpo_step.py
-    passes a real-size random-init model)."""
+    passes a real-size random-init model); with --use_vllm, `llm` or else a new engine (or server client)
+    samples the rollouts."""
     model_args, data_args, training_args, grpo_args = args
     family = entry.family
     model, part_lrs = make_trainable(model, family, model_args, training_args)
@@ -162,7 +168,7 @@ def grpo_trainer(
         max_resample_times=grpo_args.max_resample_times,
         log_completions_steps=grpo_args.log_completions_steps,
         reference=reference,
-        llm=start_rollout_engine(entry, model_args, grpo_args) if grpo_args.use_vllm else None,
+        llm=llm or (start_rollout_engine(entry, model_args, grpo_args) if grpo_args.use_vllm else None),
     )
 
 
