@@ -159,6 +159,21 @@ def test_grpo_trains_two_steps_sampling_from_the_server(server, tmp_path):
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
 
 
+def test_two_training_processes_share_the_server(server, tmp_path):
+    """torchrun, 2 processes (gloo): the first pushes the weights, both wait at the barrier, then each samples its
+    prompts from the server; the run trains 2 steps and saves."""
+    port, key_file, _ = server
+    command = grpo_command(tmp_path, port, key_file, "--ddp_backend", "gloo", "--per_device_train_batch_size", "1")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    started = time.monotonic()
+    result = run_cli([*torchrun, *command[1:]], 300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    print(f"2 processes, server mode: {time.monotonic() - started:.1f} s")
+    rows = (tmp_path / "out" / "completions.jsonl").read_text().splitlines()
+    assert len(rows) == 2 * 1 * 4  # the first process's rollouts: two steps, one prompt of four completions
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+
+
 def test_a_server_of_another_model_stops_the_run_in_one_line(server, tmp_path):
     port, key_file, _ = server
     command = grpo_command(tmp_path, port, key_file, "--model_id", "tiny-llava-1.5", "--vllm_server_timeout", "10")
