@@ -238,3 +238,49 @@ def test_rollout_server_help_and_its_refusals(capsys):
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "vlmtune rollout-server: error: vLLM does not implement llama-3.2-vision (docs/serving.md)"
     )
+
+
+def test_the_weight_push_gathers_on_every_process_and_sends_from_the_first(monkeypatch):
+    """GRPOTrainer.push_weights under ZeRO-3 (a stand-in `deepspeed`; DeepSpeed is not installed here): every
+    process enters the gather (a collective), only the first sends the weights, all meet at the barrier."""
+    from vlmtune.core.outputs import load_for_inference
+    from vlmtune.grpo.trainer import GRPOTrainer
+
+    events = []
+
+    class GatheredParameters:
+        def __init__(self, params, modifier_rank):
+            events.append(("gather", len(params), modifier_rank))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            events.append("released")
+
+    model, _, _ = load_for_inference("tiny-qwen2-vl")  # before the stand-in: loading asks whether DeepSpeed exists
+    stand_in = types.SimpleNamespace(zero=types.SimpleNamespace(GatheredParameters=GatheredParameters))
+    monkeypatch.setitem(sys.modules, "deepspeed", stand_in)
+
+    class Engine:
+        def load_weights(self, weights):
+            events.append(("push", len(weights)))
+
+    for main in (True, False):
+        events.clear()
+        accelerator = types.SimpleNamespace(
+            unwrap_model=lambda m: m, is_main_process=main, wait_for_everyone=lambda: events.append("barrier")
+        )
+        trainer = types.SimpleNamespace(
+            model=model,
+            llm=Engine(),
+            accelerator=accelerator,
+            args=types.SimpleNamespace(deepspeed={"zero_optimization": {"stage": 3}}),
+            state=types.SimpleNamespace(global_step=4),
+            pushed_step=None,
+        )
+        GRPOTrainer.push_weights(trainer)
+        parameters = len(list(model.parameters()))
+        pushed = [("push", len(model.state_dict()))] if main else []
+        assert events == [("gather", parameters, None), *pushed, "released", "barrier"]
+        assert trainer.pushed_step == 4

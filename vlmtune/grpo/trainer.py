@@ -249,13 +249,13 @@ class GRPOTrainer(VLMTrainer):
         settings = dataclasses.replace(self.sampling, num_generations=1, greedy=True)
         batch_size = self.args.per_device_eval_batch_size
         local = []
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start : start + batch_size]
-            with gathered_parameters(self.model, self.args):
+        with gathered_parameters(self.model, self.args):  # once per process: shares may differ in length
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start : start + batch_size]
                 rollouts = generate_completions(self.model, self.collator, [samples[i] for i in chunk], settings)
-            lengths = rollouts.completion_mask.sum(1).tolist()
-            ids = [row[:n] for row, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)]
-            local += [(i, (text, row)) for i, text, row in zip(chunk, rollouts.texts, ids, strict=True)]
+                lengths = rollouts.completion_mask.sum(1).tolist()
+                ids = [row[:n] for row, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)]
+                local += [(i, (text, row)) for i, text, row in zip(chunk, rollouts.texts, ids, strict=True)]
         replies = gather_replies(local)  # index -> (text, completion ids with the stop token, as in training)
         order = sorted(replies)
         prompts = [samples[i] for i in order]
