@@ -1,9 +1,11 @@
-"""GRPO rollouts sampled by vLLM (`vlmtune grpo --use_vllm`): the same `Rollouts` as the transformers backend.
+"""GRPO rollouts sampled by vLLM (`vlmtune grpo --use_vllm`): the same `Rollouts` as the transformers backend,
+whether vLLM runs in the training process (`--vllm_mode colocate`) or in `vlmtune rollout-server` (`server`).
 
     from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, push_weights, rollout_engine
-    llm = rollout_engine(model_folder, entry, max_model_len=4096)   # records processed log-probs
-    rollouts = generate_completions_vllm(llm, collator, prompts, settings)
-    push_weights(llm, model)                                         # after each optimizer step
+    engine = rollout_engine(model_folder, entry, max_model_len=4096)     # colocate: records processed log-probs
+    engine = RolloutClient.connect(host, port, timeout, entry)           # or server mode (grpo/rollout_client.py)
+    rollouts = generate_completions_vllm(engine, collator, prompts, settings, seed)
+    push_weights(engine, model)                                          # after each optimizer step
 
 vLLM renders nothing itself: each prompt is the family's template rendered as for the transformers backend,
 with its images and video frames as vLLM's multimodal data; vLLM expands the media placeholders with the
@@ -67,13 +69,15 @@ def sample_with_engine(llm, requests: list[dict], options: dict, add_bos: bool) 
     outputs = llm.generate(
         requests, sampling_params(options), use_tqdm=False, tokenization_kwargs={"add_special_tokens": add_bos}
     )
-    return [
-        [
-            (ids := list(c.token_ids), [step[token].logprob for step, token in zip(c.logprobs, ids, strict=True)])
-            for c in output.outputs
-        ]
-        for output in outputs
-    ]
+    sampled = []
+    for output in outputs:
+        completions = []
+        for completion in output.outputs:
+            ids = list(completion.token_ids)
+            logps = [step[token].logprob for step, token in zip(completion.logprobs, ids, strict=True)]
+            completions.append((ids, logps))
+        sampled.append(completions)
+    return sampled
 
 
 def reload_engine_weights(llm, weights) -> None:
