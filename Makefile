@@ -52,11 +52,13 @@ test-slow: setup
 
 # vLLM serves what vlmtune trains (tests marked vllm), in vLLM's own environment outside the repo: built once by
 # scripts/setup_vllm_venv.sh (~6.5 min, ~7 GB), then reused. Cost: see docs/serving.md.
-# The web UI's Serve tab runs with .venv (gradio) and serves with $(VLLM_VENV)'s Python (~1 min).
+# The web UI's Serve tab runs with .venv (gradio) and serves with $(VLLM_VENV)'s Python (~1 min); GRPO's server
+# mode trains in .venv against a rollout server in $(VLLM_VENV)'s Python (one server start, ~2.5 min).
 VLLM_VENV ?= /work/vllm-venv
 test-vllm: setup
 	scripts/setup_vllm_venv.sh $(VLLM_VENV)
 	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VLLM_VENV)/bin/python -m pytest -q -m vllm -p no:cacheprovider tests/test_grpo_vllm.py tests/test_vllm.py
+	VLLM_VENV=$(VLLM_VENV) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -m vllm tests/test_grpo_rollout_server.py
 	VLLM_VENV=$(VLLM_VENV) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -m vllm tests/test_webui.py tests/test_webui_security.py
 
 # Training throughput side by side (docs/benchmarks.md); the trl row runs when `pip install trl==1.16.0` was done.

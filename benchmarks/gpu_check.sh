@@ -13,6 +13,8 @@
 #   trl rows           trl==1.16.0
 #   vllm row           vllm (a CUDA wheel carried to the machine) -- run this script with that environment's python
 #   grpo row           nothing more (benchmarks/grpo_step.py; its --dry_run is the cpu-grpo row)
+#   grpo-zero3         deepspeed (benchmarks/grpo_launch.py: accelerate launch with configs/accelerate/1x8_zero3.yaml)
+#   grpo-server        vllm and deepspeed in one environment (the same, plus vlmtune rollout-server on the GPU)
 # Rows: each runs with its own time limit (LIMIT_SCALE=2 doubles them all); docs/benchmarks.md says what each fills.
 set -uo pipefail
 
@@ -94,6 +96,10 @@ row packing-flash-attn flash_attn 90 "$OUT/packing-fa.json" "${bench[@]}" --size
 row throughput-7b-lora trl,flash_attn 240 "$OUT/throughput-7b.json" "${bench[@]}" --size qwen2-vl-7b \
     --activation_checkpointing --attn flash_attention_2 --rows vlmtune,trl --json "$OUT/throughput-7b.json"
 row grpo-step - 120 "$OUT/grpo.json" "$PYTHON" "$HERE/benchmarks/grpo_step.py" --json "$OUT/grpo.json"
+row grpo-zero3 deepspeed,accelerate 180 "$OUT/grpo-zero3.json" "$PYTHON" "$HERE/benchmarks/grpo_launch.py" --mode zero3 \
+    --json "$OUT/grpo-zero3.json"
+row grpo-server vllm,deepspeed 300 "$OUT/grpo-server.json" "$PYTHON" "$HERE/benchmarks/grpo_launch.py" --mode server \
+    --json "$OUT/grpo-server.json"
 row vllm-cuda vllm 180 "$OUT/vllm.json" "$PYTHON" "$HERE/benchmarks/generation.py" --model_id tiny-qwen2-vl \
     --device cuda --dtype bfloat16 --samples 256 --json "$OUT/vllm.json"
 

@@ -20,6 +20,8 @@ GPU_ROWS = [
     "packing-flash-attn",
     "throughput-7b-lora",
     "grpo-step",
+    "grpo-zero3",
+    "grpo-server",
 ]
 
 

@@ -20,3 +20,8 @@ class DataError(ValueError):
 
 class BadSample(ValueError):
     """A sample that cannot be trained on (e.g. it cannot fit `model_max_length`); names the sample."""
+
+
+class ServiceError(RuntimeError):
+    """A service the run depends on (the GRPO rollout server) is unreachable, died, refused the key or serves
+    another model; the message names it and what to do (exit status 1)."""

@@ -14,6 +14,7 @@ vlmtune grpo --model_id tiny-qwen2-vl --data_path prompts.jsonl --output_dir out
 vlmtune dpo --model_id tiny-qwen2-vl --data_path pairs.jsonl --output_dir out      # preference pairs (DPO, ...)
 vlmtune export --for vllm output/lora-run output/served   # a form vLLM serves (merged, or the adapter)
 vlmtune serve output/served        # vLLM's OpenAI-compatible server on 127.0.0.1 (needs vLLM)
+vlmtune rollout-server tiny-qwen2-vl   # vLLM sampling for `vlmtune grpo --use_vllm --vllm_mode server`
 
 python -m vlmtune <command> ...    # the same (vlmtune/__main__.py)
 
@@ -55,12 +56,17 @@ COMMANDS = {
     "dpo": ("vlmtune.dpo", "preference optimization: DPO, IPO, SimPO, ORPO, ... (vlmtune dpo --help)"),
     "export": ("vlmtune.serving.export", "write the form of an output that vLLM serves (vlmtune export --help)"),
     "serve": ("vlmtune.serving.serve", "serve an output with vLLM's OpenAI-compatible server (vlmtune serve --help)"),
+    "rollout-server": (
+        "vlmtune.grpo.rollout_server",
+        "vLLM sampling GRPO rollouts in its own process (vlmtune grpo --vllm_mode server; --help)",
+    ),
 }
 
 
 def usage() -> str:
     lines = ["usage: vlmtune <command> [arguments]", "", "commands:"]
-    lines += [f"  {name:<8} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    width = max(len(name) for name in COMMANDS)
+    lines += [f"  {name:<{width}} {help_text}" for name, (_, help_text) in COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -80,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     # `kernels` package for a faster CPU 4-bit path is missing; it concerns CPU QLoRA speed only.
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
-    from vlmtune.errors import ArgumentError, BadSample, DataError, UnknownNameError
+    from vlmtune.errors import ArgumentError, BadSample, DataError, ServiceError, UnknownNameError
 
     module = import_module(COMMANDS[command][0])
     try:
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownNameError as error:  # an unknown model id or family, with close matches
         print(f"vlmtune {command}: error: {error.args[0]}", file=sys.stderr)
         return 2
-    except (DataError, BadSample) as error:
+    except (DataError, BadSample, ServiceError) as error:
         print(f"vlmtune {command}: error: {error}", file=sys.stderr)
         return 1
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,14 @@ DUMMY_IMAGE_SIZE = 32
 
 
 def deepspeed_zero_stage(training_args: Any) -> int | None:
-    """The ZeRO stage of `--deepspeed` (a JSON path or a dict), or None without DeepSpeed."""
+    """The ZeRO stage of `--deepspeed` (a JSON path or a dict), else of `accelerate launch --config_file` with a
+    DeepSpeed config (configs/accelerate/*zero3.yaml: the launcher passes it in the environment, and the
+    Trainer's accelerator reads it from there, not from --deepspeed), or None without DeepSpeed."""
     config = training_args.deepspeed
+    if not config and os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in ("true", "1"):
+        if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE"):
+            return int(os.environ["ACCELERATE_DEEPSPEED_ZERO_STAGE"])
+        config = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE")
     if not config:
         return None
     if not isinstance(config, dict):
@@ -44,6 +52,21 @@ def deepspeed_zero_stage(training_args: Any) -> int | None:
 def shards_parameters(training_args: Any) -> bool:
     """Whether the engine shards the weights (ZeRO-3 or FSDP), so that every rank must run every module."""
     return bool(training_args.fsdp) or deepspeed_zero_stage(training_args) == 3
+
+
+@contextmanager
+def gathered_parameters(model: torch.nn.Module, training_args: Any):
+    """Under DeepSpeed ZeRO-3: every parameter of `model` whole on every process inside the block (DeepSpeed's
+    `GatheredParameters`, read-only: `modifier_rank=None`); entering it is a collective call, so every process
+    must enter it the same number of times. Otherwise nothing: deepspeed is not imported. Used around generation
+    (one gather instead of one per module and token) and around the GRPO weight push (whole tensors to send)."""
+    if deepspeed_zero_stage(training_args) != 3:
+        yield
+        return
+    import deepspeed
+
+    with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
+        yield
 
 
 def check_engine(model_args: Any, training_args: Any) -> None:

@@ -18,6 +18,7 @@ from vlmtune.errors import ArgumentError
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
 SCALE_REWARDS = ("group", "batch", "none")
 ADVANTAGE_ESTIMATORS = ("grpo", "rloo", "reinforce_plus_plus")
+VLLM_MODES = ("colocate", "server")
 
 
 @dataclass
@@ -146,12 +147,39 @@ class GRPOArguments:
     use_vllm: bool = field(
         default=False,
         metadata={
-            "help": "Sample the rollouts with vLLM (an engine in this process, one process), the policy's weights "
-            "pushed to it after each optimizer step; needs vLLM installed (docs/serving.md)."
+            "help": "Sample the rollouts with vLLM, the policy's weights pushed to it after each optimizer step "
+            "(--vllm_mode says where vLLM runs)."
+        },
+    )
+    vllm_mode: str = field(
+        default="colocate",
+        metadata={
+            "help": "colocate: an engine in the training process (one process; needs vLLM in this Python, "
+            "docs/serving.md); server: `vlmtune rollout-server MODEL` in its own process (any number of training "
+            "processes; this Python needs no vLLM)."
         },
     )
     vllm_max_model_len: int = field(
-        default=4096, metadata={"help": "With --use_vllm: the engine's longest prompt + completion in tokens."}
+        default=4096,
+        metadata={"help": "With --vllm_mode colocate: the engine's longest prompt + completion in tokens."},
+    )
+    vllm_server_host: str = field(
+        default="127.0.0.1", metadata={"help": "With --vllm_mode server: the rollout server's address."}
+    )
+    vllm_server_port: int = field(default=8010, metadata={"help": "With --vllm_mode server: its port."})
+    vllm_server_timeout: float = field(
+        default=240.0,
+        metadata={
+            "help": "With --vllm_mode server: the longest wait in seconds for the server to start and for each "
+            "answer (sampling, weight push); past it the run stops with one line."
+        },
+    )
+    vllm_server_api_key_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "With --vllm_mode server: a file (chmod 600) with the server's key (default: $VLMTUNE_API_KEY, "
+            "else the key a server on this machine wrote to ~/.cache/vlmtune/rollout-server/PORT.key)."
+        },
     )
 
     def __post_init__(self):
@@ -195,6 +223,10 @@ class GRPOArguments:
         for name in ("think_tags", "answer_tags"):
             if len(getattr(self, name)) != 2:
                 raise ArgumentError(f"--{name} needs two values: the opening and the closing tag")
+        if self.vllm_mode not in VLLM_MODES:
+            raise ArgumentError(f"--vllm_mode must be one of {', '.join(VLLM_MODES)}, got {self.vllm_mode!r}")
+        if self.vllm_server_timeout <= 0:
+            raise ArgumentError("--vllm_server_timeout must be positive (seconds)")
         if self.vllm_max_model_len <= self.max_completion_length:
             raise ArgumentError("--vllm_max_model_len must exceed --max_completion_length (it holds the prompt too)")
         if self.max_resample_times < 1:

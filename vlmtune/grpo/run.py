@@ -65,6 +65,9 @@ def grpo(
     eval_prompts = None
     if data_args.eval_data_path:  # held-out prompts, scored by the same rewards every eval_steps and at the end
         eval_prompts = read_prompts(data_args.eval_data_path, entry.family, data_args, reward_columns(grpo_args))
+    llm = None
+    if grpo_args.use_vllm and grpo_args.vllm_mode == "server":  # a missing or wrong server fails before loading
+        llm = start_rollout_engine(entry, model_args, grpo_args)
     model, processor, collator = load_model_and_collator(entry, model_args, data_args)
     trainer = grpo_trainer(
         entry,
@@ -76,6 +79,7 @@ def grpo(
         (model_args, data_args, training_args, grpo_args),
         callbacks,
         eval_prompts,
+        llm,
     )
     output_dir = Path(training_args.output_dir)
     trainer.train(resume_from_checkpoint=resolve_resume(training_args.resume_from_checkpoint, output_dir))
@@ -93,7 +97,7 @@ def check_grpo_run(
     rewards = reward_functions(grpo_args)  # bad names fail now
     prompts = read_prompts(data_args.data_path, entry.family, data_args, reward_columns(grpo_args))
     if grpo_args.use_vllm:
-        check_vllm(entry, model_args, training_args)
+        check_vllm(entry, model_args, training_args, grpo_args.vllm_mode)
     if training_args.eval_strategy != "no" and not data_args.eval_data_path:
         strategy = getattr(training_args.eval_strategy, "value", training_args.eval_strategy)
         raise ArgumentError(f"--eval_strategy {strategy} needs --eval_data_path (held-out prompts)")
@@ -114,9 +118,11 @@ def grpo_trainer(
     args: tuple[ModelArguments, DataArguments, TrainingArguments, GRPOArguments],
     callbacks: list[TrainerCallback] | None = None,
     eval_prompts: list[Sample] | None = None,
+    llm=None,
 ) -> GRPOTrainer:
     """The GRPOTrainer of a run around a loaded model, made trainable here (`grpo`; benchmarks/grpo_step.py
-    passes a real-size random-init model)."""
+    passes a real-size random-init model); with --use_vllm, `llm` or else a new engine (or server client)
+    samples the rollouts."""
     model_args, data_args, training_args, grpo_args = args
     family = entry.family
     model, part_lrs = make_trainable(model, family, model_args, training_args)
@@ -162,28 +168,45 @@ def grpo_trainer(
         max_resample_times=grpo_args.max_resample_times,
         log_completions_steps=grpo_args.log_completions_steps,
         reference=reference,
-        llm=start_rollout_engine(entry, model_args, grpo_args) if grpo_args.use_vllm else None,
+        llm=llm or (start_rollout_engine(entry, model_args, grpo_args) if grpo_args.use_vllm else None),
     )
 
 
-def check_vllm(entry: ModelEntry, model_args: ModelArguments, training_args: TrainingArguments) -> None:
-    """--use_vllm: vLLM importable, a family it runs, one process, no QLoRA (ArgumentError otherwise)."""
+def check_vllm(
+    entry: ModelEntry, model_args: ModelArguments, training_args: TrainingArguments, mode: str = "colocate"
+) -> None:
+    """--use_vllm: a family vLLM runs, no QLoRA; colocate: vLLM importable here, one process (ArgumentError)."""
     from vlmtune.serving.vllm_backend import NOT_IMPLEMENTED_FAMILIES, import_vllm
 
-    import_vllm()
+    if mode == "colocate" and training_args.world_size > 1:
+        raise ArgumentError(
+            "--use_vllm --vllm_mode colocate runs its engine in the training process: launch one process, or "
+            "start `vlmtune rollout-server MODEL` and add --vllm_mode server"
+        )
+    if mode == "colocate":
+        import_vllm()
     if entry.family_id in NOT_IMPLEMENTED_FAMILIES:
         raise ArgumentError(
             f"--use_vllm: vLLM does not implement {entry.family_id} (docs/serving.md); drop --use_vllm"
         )
-    if training_args.world_size > 1:
-        raise ArgumentError("--use_vllm runs its engine in the training process: launch one process, not several")
     if model_args.use_qlora:
         raise ArgumentError("--use_vllm with --use_qlora is not supported yet (4-bit weights are not pushed)")
 
 
 def start_rollout_engine(entry: ModelEntry, model_args: ModelArguments, grpo_args: GRPOArguments):
-    """The vLLM engine on the run's starting checkpoint, in the training dtype (the trainer pushes the policy's
-    own weights before the first rollouts)."""
+    """colocate: the vLLM engine on the run's starting checkpoint, in the training dtype; server: the client of
+    the running rollout server, checked to serve this model (the trainer pushes the policy's own weights before
+    the first rollouts either way)."""
+    if grpo_args.vllm_mode == "server":
+        from vlmtune.grpo.rollout_client import RolloutClient
+
+        return RolloutClient.connect(
+            grpo_args.vllm_server_host,
+            grpo_args.vllm_server_port,
+            grpo_args.vllm_server_timeout,
+            entry,
+            grpo_args.vllm_server_api_key_file,
+        )
     from vlmtune.grpo.vllm_rollouts import rollout_engine
 
     folder = checkpoint_path(entry, model_args.model_local_path)

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from vlmtune.collators.base import VLMCollator
+from vlmtune.core.distributed import gathered_parameters
 from vlmtune.core.evaluation import gather_replies, rank_share
 from vlmtune.core.trainer import VLMTrainer
 from vlmtune.datasets import USER, Sample
@@ -72,7 +73,7 @@ class GRPOTrainer(VLMTrainer):
         self.resampled = 0
         self.log_completions_steps = log_completions_steps
         self.reference = None if reference is None else reference.to(self.args.device)
-        self.llm = llm  # a vLLM engine (--use_vllm) samples the rollouts; None: `model.generate`
+        self.llm = llm  # --use_vllm: a ColocatedEngine or a RolloutClient samples the rollouts; None: `model.generate`
         self.pushed_step: int | None = None  # the optimizer step whose weights the engine holds
         self.model_accepts_loss_kwargs = False  # the Trainer divides each micro-batch's loss by the accumulation
         self.buffered: list[dict[str, Any]] = []  # the last optimizer step's rollouts, for num_iterations > 1
@@ -186,19 +187,31 @@ class GRPOTrainer(VLMTrainer):
 
     def generate(self, prompts: list[Sample], seed: int) -> Rollouts:
         """The rollouts of the current policy: by `model.generate` (its own RNG stream seeded with `seed`, the
-        run's RNG untouched), or by the vLLM engine once it holds the weights of this optimizer step (pushed
-        before the first rollouts too: the run may start from an adapter)."""
+        run's RNG untouched; ZeRO-3's shards gathered for it), or by vLLM (colocated or a rollout server) once
+        it holds the weights of this optimizer step (pushed before the first rollouts too: the run may start from
+        an adapter), its requests seeded with `seed` as well, so a resumed run samples as the uninterrupted one."""
         if self.llm is None:
             devices = [self.args.device] if self.args.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
+            with torch.random.fork_rng(devices=devices), gathered_parameters(self.model, self.args):
                 torch.manual_seed(seed)
                 return generate_completions(self.model, self.collator, prompts, self.sampling)
-        from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, push_weights
+        from vlmtune.grpo.vllm_rollouts import generate_completions_vllm
 
         if self.pushed_step != self.state.global_step:
-            push_weights(self.llm, self.accelerator.unwrap_model(self.model))
-            self.pushed_step = self.state.global_step
-        return generate_completions_vllm(self.llm, self.collator, prompts, self.sampling)
+            self.push_weights()
+        return generate_completions_vllm(self.llm, self.collator, prompts, self.sampling, seed)
+
+    def push_weights(self) -> None:
+        """The policy's weights into the engine (colocate) or the rollout server (server mode: the first process
+        pushes, the others wait until it has), with ZeRO-3's shards gathered on every process first."""
+        from vlmtune.grpo.vllm_rollouts import push_weights
+
+        model = self.accelerator.unwrap_model(self.model)
+        with gathered_parameters(model, self.args):
+            if self.accelerator.is_main_process:
+                push_weights(self.llm, model)
+        self.accelerator.wait_for_everyone()
+        self.pushed_step = self.state.global_step
 
     def score(self, rollouts: Rollouts) -> tuple[torch.Tensor, dict[str, list[float | None]]]:
         """(weighted total per completion, NaN where every reward said None; each reward's scores)."""
@@ -236,12 +249,13 @@ class GRPOTrainer(VLMTrainer):
         settings = dataclasses.replace(self.sampling, num_generations=1, greedy=True)
         batch_size = self.args.per_device_eval_batch_size
         local = []
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start : start + batch_size]
-            rollouts = generate_completions(self.model, self.collator, [samples[i] for i in chunk], settings)
-            lengths = rollouts.completion_mask.sum(1).tolist()
-            ids = [row[:n] for row, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)]
-            local += [(i, (text, row)) for i, text, row in zip(chunk, rollouts.texts, ids, strict=True)]
+        with gathered_parameters(self.model, self.args):  # once per process: shares may differ in length
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start : start + batch_size]
+                rollouts = generate_completions(self.model, self.collator, [samples[i] for i in chunk], settings)
+                lengths = rollouts.completion_mask.sum(1).tolist()
+                ids = [row[:n] for row, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)]
+                local += [(i, (text, row)) for i, text, row in zip(chunk, rollouts.texts, ids, strict=True)]
         replies = gather_replies(local)  # index -> (text, completion ids with the stop token, as in training)
         order = sorted(replies)
         prompts = [samples[i] for i in order]

@@ -1,9 +1,11 @@
-"""GRPO rollouts sampled by vLLM (`vlmtune grpo --use_vllm`): the same `Rollouts` as the transformers backend.
+"""GRPO rollouts sampled by vLLM (`vlmtune grpo --use_vllm`): the same `Rollouts` as the transformers backend,
+whether vLLM runs in the training process (`--vllm_mode colocate`) or in `vlmtune rollout-server` (`server`).
 
     from vlmtune.grpo.vllm_rollouts import generate_completions_vllm, push_weights, rollout_engine
-    llm = rollout_engine(model_folder, entry, max_model_len=4096)   # records processed log-probs
-    rollouts = generate_completions_vllm(llm, collator, prompts, settings)
-    push_weights(llm, model)                                         # after each optimizer step
+    engine = rollout_engine(model_folder, entry, max_model_len=4096)     # colocate: records processed log-probs
+    engine = RolloutClient.connect(host, port, timeout, entry)           # or server mode (grpo/rollout_client.py)
+    rollouts = generate_completions_vllm(engine, collator, prompts, settings, seed)
+    push_weights(engine, model)                                          # after each optimizer step
 
 vLLM renders nothing itself: each prompt is the family's template rendered as for the transformers backend,
 with its images and video frames as vLLM's multimodal data; vLLM expands the media placeholders with the
@@ -34,43 +36,103 @@ from vlmtune.supported_models import ModelEntry
 MEDIA_TOKEN_BIAS = -100.0
 
 
-def sampling_params(collator: VLMCollator, settings: SamplingSettings):
-    """vLLM's sampling parameters for G completions per prompt, stopping where the transformers backend stops."""
+def sampling_options(collator: VLMCollator, settings: SamplingSettings, seed: int | None = None) -> dict:
+    """vLLM's sampling parameters for G completions per prompt, stopping where the transformers backend stops, as
+    plain JSON values (the rollout server receives them over HTTP); `seed`: the request's own RNG stream, so a
+    resumed run samples as the uninterrupted one (None: vLLM's engine-wide RNG)."""
+    return {
+        "n": settings.num_generations,
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "top_k": 0,  # no top-k, whatever the checkpoint's generation_config says (as the transformers backend)
+        "min_p": 0.0,
+        "repetition_penalty": 1.0,
+        "max_tokens": settings.max_completion_length,
+        "stop_token_ids": stop_token_ids(collator),
+        "logprobs": 0,  # the sampled token's log-prob only
+        "logit_bias": {str(token): MEDIA_TOKEN_BIAS for token in sorted(collator.media_token_ids)} or None,
+        "seed": seed,
+    }
+
+
+def sampling_params(options: dict):
+    """`vllm.SamplingParams` of `sampling_options`' dict (JSON turned the bias's token ids into strings)."""
     vllm = import_vllm()
-    return vllm.SamplingParams(
-        n=settings.num_generations,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        top_k=0,  # no top-k, whatever the checkpoint's generation_config says (as the transformers backend)
-        min_p=0.0,
-        repetition_penalty=1.0,
-        max_tokens=settings.max_completion_length,
-        stop_token_ids=stop_token_ids(collator),
-        logprobs=0,  # the sampled token's log-prob only
-        logit_bias=dict.fromkeys(sorted(collator.media_token_ids), MEDIA_TOKEN_BIAS) or None,
+    bias = options.get("logit_bias")
+    return vllm.SamplingParams(**{**options, "logit_bias": {int(t): b for t, b in bias.items()} if bias else None})
+
+
+def sample_with_engine(llm, requests: list[dict], options: dict, add_bos: bool) -> list[list[tuple[list, list]]]:
+    """Per request, its completions as (token ids, the sampled tokens' log-probs): `llm` (a `vllm.LLM`) sampling
+    `requests` (prompt text + multi_modal_data) with `sampling_options`. The one call both modes make: in the
+    training process (colocate) or in `vlmtune rollout-server` (server)."""
+    outputs = llm.generate(
+        requests, sampling_params(options), use_tqdm=False, tokenization_kwargs={"add_special_tokens": add_bos}
     )
+    sampled = []
+    for output in outputs:
+        completions = []
+        for completion in output.outputs:
+            ids = list(completion.token_ids)
+            logps = [step[token].logprob for step, token in zip(completion.logprobs, ids, strict=True)]
+            completions.append((ids, logps))
+        sampled.append(completions)
+    return sampled
+
+
+def reload_engine_weights(llm, weights) -> None:
+    """Load full weights (name -> tensor, checkpoint format) into `llm` in place and drop everything computed with
+    the old ones.
+
+    `LLM.collective_rpc("reload_weights", ...)` (a public `LLM` method calling the worker's `reload_weights`,
+    vLLM's in-place reload) takes weights in the checkpoint's format and redoes what vLLM does after loading a
+    checkpoint: on CPU its linear layers keep only a repacked copy, so the model's own `load_weights` alone
+    cannot refill them. Then the caches of results of the old weights are dropped, as vLLM's engine says to do
+    when weights change: the encoder cache (image features of the old vision tower, on the scheduler's side
+    too: `llm.llm_engine.reset_encoder_cache`, which `LLM` itself does not wrap) and the prompts' KV
+    (`reset_prefix_cache`)."""
+    items = weights.items() if hasattr(weights, "items") else weights
+    llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(items), "is_checkpoint_format": True})
+    llm.llm_engine.reset_encoder_cache()
+    llm.reset_prefix_cache()
+
+
+class ColocatedEngine:
+    """`--vllm_mode colocate`: a `vllm.LLM` in the training process; weights are handed over, not serialized.
+    The same two calls as `vlmtune.grpo.rollout_client.RolloutClient` (server mode)."""
+
+    def __init__(self, llm):
+        self.llm = llm
+
+    def sample(self, requests: list[dict], options: dict, add_bos: bool) -> list[list[tuple[list, list]]]:
+        return sample_with_engine(self.llm, requests, options, add_bos)
+
+    def load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        reload_engine_weights(self.llm, weights)
+
+
+def rollout_requests(collator: VLMCollator, prompts: list[Sample], media: list) -> tuple[list[dict], bool]:
+    """(vLLM's prompt dicts: each prompt rendered as `encode_prompts` renders it, with its media; whether the
+    tokenizer adds bos: as in training, no second bos where the template writes one)."""
+    requests = []
+    for sample, (images, videos) in zip(prompts, media, strict=True):
+        text = prompt_text(collator, sample)
+        data = multi_modal_data(images, videos)
+        requests.append({"prompt": text, "multi_modal_data": data} if data else {"prompt": text})
+    return requests, collator.adds_bos(requests[0]["prompt"])
 
 
 @torch.no_grad()
 def generate_completions_vllm(
-    llm, collator: VLMCollator, prompts: list[Sample], settings: SamplingSettings
+    engine, collator: VLMCollator, prompts: list[Sample], settings: SamplingSettings, seed: int | None = None
 ) -> Rollouts:
-    """`settings.num_generations` completions per prompt sampled by the engine `llm` (a `vllm.LLM` started with
-    `logprobs_mode="processed_logprobs"`, e.g. by `rollout_engine`); fields as `generate_completions`'."""
+    """`settings.num_generations` completions per prompt sampled by `engine` (a `ColocatedEngine` from
+    `rollout_engine`, or a `RolloutClient` of a rollout server: both record processed log-probs); fields as
+    `generate_completions`'; `seed` makes the sampling repeatable (see `sampling_options`)."""
     media = [load_media(sample, num_frames=settings.num_frames) for sample in prompts]
-    requests = []
-    for sample, (images, videos) in zip(prompts, media, strict=True):
-        text = prompt_text(collator, sample)  # as encode_prompts renders it
-        data = multi_modal_data(images, videos)
-        requests.append({"prompt": text, "multi_modal_data": data} if data else {"prompt": text})
-    add_bos = collator.adds_bos(requests[0]["prompt"])  # as in training: no second bos
-    outputs = llm.generate(
-        requests,
-        sampling_params(collator, settings),
-        use_tqdm=False,
-        tokenization_kwargs={"add_special_tokens": add_bos},
-    )
-    completions = [completion for output in outputs for completion in output.outputs]  # prompt-major, G each
+    requests, add_bos = rollout_requests(collator, prompts, media)
+    sampled = engine.sample(requests, sampling_options(collator, settings, seed), add_bos)
+    completions = [completion for per_prompt in sampled for completion in per_prompt]  # prompt-major, G each
     if len(completions) != len(prompts) * settings.num_generations:
         raise RuntimeError(f"vLLM returned {len(completions)} completions for {len(prompts)} prompts")
 
@@ -83,16 +145,13 @@ def generate_completions_vllm(
     finally:
         tokenizer.padding_side = padding_side
 
-    length = max(1, max(len(completion.token_ids) for completion in completions))
+    length = max(1, max(len(ids) for ids, _ in completions))
     completion_ids = torch.full((len(completions), length), collator.pad_token_id, dtype=torch.long)
     sampling_logps = torch.zeros(len(completions), length)
     within = torch.zeros(len(completions), length, dtype=torch.long)
-    for row, completion in enumerate(completions):
-        ids = list(completion.token_ids)
+    for row, (ids, logps) in enumerate(completions):
         completion_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        sampling_logps[row, : len(ids)] = torch.tensor(
-            [step[token].logprob for step, token in zip(completion.logprobs, ids, strict=True)]
-        )
+        sampling_logps[row, : len(ids)] = torch.tensor(logps, dtype=torch.float32)
         within[row, : len(ids)] = 1
     # Up to and including the first stop token, and never into the padding (the pad id may be a stop id).
     stop_ids = stop_token_ids(collator)
@@ -106,8 +165,14 @@ def generate_completions_vllm(
     return Rollouts(repeated, inputs, completion_ids, mask, truncated, sampling_logps * mask, texts)
 
 
-def rollout_engine(model_folder: str, entry: ModelEntry, max_model_len: int, dtype: str = "auto"):
+def rollout_engine(model_folder: str, entry: ModelEntry, max_model_len: int, dtype: str = "auto") -> ColocatedEngine:
     """An in-process vLLM engine on a full model folder that records processed log-probs (see the docstring)."""
+    return ColocatedEngine(start_rollout_llm(model_folder, entry, max_model_len, dtype))
+
+
+def start_rollout_llm(model_folder: str, entry: ModelEntry, max_model_len: int, dtype: str = "auto"):
+    """The `vllm.LLM` of rollouts (this process): the family's media limits and implementation, processed
+    log-probs."""
     return start_engine(
         model_folder,
         max_model_len=max_model_len,
@@ -148,20 +213,9 @@ def policy_weights(model) -> dict[str, torch.Tensor]:
         return revert_weight_conversion(base, state)
 
 
-def push_weights(llm, model) -> None:
-    """Load the policy's current weights into the engine and drop everything computed with the old ones.
-
-    `LLM.collective_rpc("reload_weights", ...)` (a public `LLM` method calling the worker's `reload_weights`,
-    vLLM's in-place reload) takes weights in the checkpoint's format and redoes what vLLM does after loading a
-    checkpoint: on CPU its linear layers keep only a repacked copy, so the model's own `load_weights` alone
-    cannot refill them. Then the caches of results of the old weights are dropped, as vLLM's engine says to do
-    when weights change: the encoder cache (image features of the old vision tower, on the scheduler's side
-    too: `llm.llm_engine.reset_encoder_cache`, which `LLM` itself does not wrap) and the prompts' KV
-    (`reset_prefix_cache`). The engine runs in this process (`vlmtune.serving.vllm_backend.start_engine`), so the
-    tensors are handed over, not serialized.
-    """
-    weights = policy_weights(model)
-    reload = {"weights_iterator": iter(weights.items()), "is_checkpoint_format": True}
-    llm.collective_rpc("reload_weights", kwargs=reload)
-    llm.llm_engine.reset_encoder_cache()
-    llm.reset_prefix_cache()
+def push_weights(engine, model) -> None:
+    """Load the policy's current weights (`policy_weights`: LoRA merged, released key layout) into `engine`: a
+    `ColocatedEngine` (handed over in this process) or a `RolloutClient` (sent to the rollout server, which loads
+    them with the same `reload_engine_weights`). Under DeepSpeed ZeRO-3 the caller gathers the parameters
+    first (`vlmtune.core.distributed.gathered_parameters`)."""
+    engine.load_weights(policy_weights(model))
