@@ -121,7 +121,15 @@ def replies_of_batch(
         replies[indices[0]] = BadSample(f"{samples[indices[0]].source}: {type(error).__name__}: {error}")
         logger.warning("skipping bad sample: %s", replies[indices[0]])
         return
-    output = model.generate(**inputs, max_new_tokens=max_new_tokens, pad_token_id=collator.pad_token_id, **decoding)
+    # Media tokens are never generated (as in GRPO's rollouts): a reply holds text only, and a policy trained with
+    # them suppressed may still rank one first (decoded, it is an empty reply).
+    output = model.generate(
+        **inputs,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=collator.pad_token_id,
+        suppress_tokens=sorted(collator.media_token_ids) or None,
+        **decoding,
+    )
     new_tokens = output[:, inputs["input_ids"].shape[1] :]
     texts = collator.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
     for i, text in zip(indices, texts, strict=True):

@@ -28,12 +28,15 @@ from vlmtune.collators.base import VLMCollator
 from vlmtune.core.inference import encode_prompts, prompt_text
 from vlmtune.datasets import Sample, load_media
 from vlmtune.grpo.rollouts import Rollouts, SamplingSettings, completion_mask, stop_token_ids
-from vlmtune.serving.vllm_backend import import_vllm, media_limits, model_impl_of, multi_modal_data, start_engine
+from vlmtune.serving.vllm_backend import (
+    import_vllm,
+    media_limits,
+    media_token_bias,
+    model_impl_of,
+    multi_modal_data,
+    start_engine,
+)
 from vlmtune.supported_models import ModelEntry
-
-# Added to the logits of media tokens (vLLM clamps a bias to +-100): after a softmax their probability is
-# ~e^-100 of the others', so they are never sampled (transformers' backend uses `suppress_tokens`).
-MEDIA_TOKEN_BIAS = -100.0
 
 
 def sampling_options(collator: VLMCollator, settings: SamplingSettings, seed: int | None = None) -> dict:
@@ -50,7 +53,7 @@ def sampling_options(collator: VLMCollator, settings: SamplingSettings, seed: in
         "max_tokens": settings.max_completion_length,
         "stop_token_ids": stop_token_ids(collator),
         "logprobs": 0,  # the sampled token's log-prob only
-        "logit_bias": {str(token): MEDIA_TOKEN_BIAS for token in sorted(collator.media_token_ids)} or None,
+        "logit_bias": {str(token): bias for token, bias in (media_token_bias(collator) or {}).items()} or None,
         "seed": seed,
     }
 

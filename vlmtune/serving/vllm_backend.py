@@ -191,7 +191,12 @@ def vllm_generate(
     from vllm.lora.request import LoRARequest
 
     prompts = [vllm_inputs(collator, sample, num_frames) for sample in samples]
-    params = vllm.SamplingParams(max_tokens=max_new_tokens, min_tokens=min_new_tokens, temperature=0.0)
+    params = vllm.SamplingParams(
+        max_tokens=max_new_tokens,
+        min_tokens=min_new_tokens,
+        temperature=0.0,
+        logit_bias=media_token_bias(collator),  # media tokens are never generated, as in generate_replies
+    )
     request = LoRARequest("adapter", 1, str(lora)) if lora else None
     # As in training: no second bos where the template writes one itself.
     add_bos = collator.adds_bos(prompts[0]["prompt"]) if prompts else True
@@ -207,6 +212,16 @@ def vllm_generate(
         ids = list(output.outputs[0].token_ids)
         replies.append(Reply(collator.tokenizer.decode(ids, skip_special_tokens=True).strip(), ids))
     return replies
+
+
+# Added to the logits of media tokens (vLLM clamps a bias to +-100): after a softmax their probability is
+# ~e^-100 of the others', so they are never generated (transformers' `generate` uses `suppress_tokens`).
+MEDIA_TOKEN_BIAS = -100.0
+
+
+def media_token_bias(collator: VLMCollator) -> dict[int, float] | None:
+    """vLLM's `logit_bias` that keeps the collator's media tokens out of every reply."""
+    return {token: MEDIA_TOKEN_BIAS for token in sorted(collator.media_token_ids)} or None
 
 
 def vllm_replies(llm, collator: VLMCollator, samples: list[Sample], **kwargs) -> list[str]:
