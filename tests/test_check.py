@@ -185,6 +185,16 @@ def test_serving_reads_a_conventional_family_from_the_files_it_loads(tmp_path):
         source_entry(broken)
 
 
+def test_a_registered_capability_of_a_conventional_family_is_kept_not_derived():
+    """`register_model(..., system_prompt=False)` on a conventional family: that checkpoint's fact wins over what
+    the template would allow, and the rest is still derived."""
+    entry = ModelEntry("my-qwen4", "qwen4-exp", tiny_path("qwen4-exp"), (("system_prompt", False),))
+    assert "system_prompt" not in entry.family.derived and "reply_end" in entry.family.derived
+    checked = checked_entry(entry, tiny_path("qwen4-exp"))
+    assert checked.family.system_prompt is False and checked.family.multi_turn is True
+    assert checked.family.reply_end == "<|im_end|>"
+
+
 def test_a_conventional_family_chats_and_load_model_wants_it_checked(capsys):
     from vlmtune.arguments import ModelArguments
     from vlmtune.core.modeling import load_model

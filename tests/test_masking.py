@@ -212,6 +212,23 @@ RENDERED["aya-vision"] = (
     "<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>Yes.<|END_OF_TURN_TOKEN|>"
 )
 RENDERED["cohere2-vision"] = RENDERED["aya-vision"].replace("<image>", "<|IMG_PATCH|>")
+# --- issue 19, batch A: conventional families; their tiny models carry stand-in templates (see each loader) ---
+REPLY_FORMAT["mistral-large4"] = REPLY_FORMAT["mistral3"]  # stand-in: Mistral Small 3.1's template
+RENDERED["mistral-large4"] = RENDERED["mistral3"]
+REPLY_FORMAT["lfm3-vl"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's template
+RENDERED["lfm3-vl"] = RENDERED["qwen3-vl"]
+REPLY_FORMAT["exaone4.5"] = REPLY_FORMAT["qwen2-vl"]  # stand-in: Qwen2-VL's template
+RENDERED["exaone4.5"] = RENDERED["qwen2-vl"]
+REPLY_FORMAT["step3.7"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's layout, images as <im_patch>
+RENDERED["step3.7"] = RENDERED["qwen3-vl"].replace("<|vision_start|><|image_pad|><|vision_end|>", "<im_patch>")
+REPLY_FORMAT["cosmos3-edge"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's template
+RENDERED["cosmos3-edge"] = RENDERED["qwen3-vl"]
+# MiniCPM-V 4.6 / 4.7 stand-in: Qwen3-VL's layout, each image as the tokenizer's placeholder alone.
+REPLY_FORMAT["minicpm-v4.6"] = REPLY_FORMAT["minicpm-v4.7"] = REPLY_FORMAT["qwen3-vl"]
+RENDERED["minicpm-v4.6"] = RENDERED["minicpm-v4.7"] = RENDERED["qwen3-vl"].replace(
+    "<|vision_start|><|image_pad|><|vision_end|>", "<|image_pad|>"
+)
+
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}
 # Families whose released template refuses a system prompt together with images: the error it raises.

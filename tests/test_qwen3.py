@@ -18,7 +18,16 @@ from vlmtune.errors import BadSample
 from vlmtune.loaders.qwen4_exp import LOW, XHIGH
 from vlmtune.supported_models import FAMILIES
 
-MOE_FAMILIES = ["qwen3-vl-moe", "qwen3.5-moe", "qwen4-exp", "aria", "glm4v-moe", "glm5-next"]
+MOE_FAMILIES = [
+    "qwen3-vl-moe",
+    "qwen3.5-moe",
+    "qwen4-exp",
+    "aria",
+    "glm4v-moe",
+    "glm5-next",
+    "mistral-large4",
+    "step3.7",
+]
 
 
 def collator_of(family_id, load_tiny):
@@ -127,8 +136,11 @@ def test_moe_lora_with_dropout_says_the_experts_get_no_adapters(caplog):
     assert "--lora_dropout 0" in caplog.text
 
 
-# Aria's output carries no load-balancing loss in transformers (like Llama 4's), so there is none to keep.
-@pytest.mark.parametrize("family_id", [family_id for family_id in MOE_FAMILIES if family_id != "aria"])
+# The outputs of Aria, Mistral Large 4 and Step 3.7 carry no load-balancing loss in transformers (like Llama 4's).
+NO_AUX_LOSS = ("aria", "mistral-large4", "step3.7")
+
+
+@pytest.mark.parametrize("family_id", [family_id for family_id in MOE_FAMILIES if family_id not in NO_AUX_LOSS])
 def test_moe_load_balancing_loss_is_kept_when_the_config_asks_for_it(family_id):
     model = lora_model(family_id, lora_dropout=0.0)
     text_config = model.config.text_config

@@ -48,6 +48,14 @@ TRAINS: dict[str, tuple[str, ...]] = {
     "qwen4_exp": ("qwen4-exp",),
     "smolvlm": ("smolvlm",),
     "video_llama_3": ("video-llama3",),
+    # issue 19, batch A
+    "cosmos3_edge": ("cosmos3-edge",),
+    "exaone4_5": ("exaone4.5",),
+    "lfm3_vl": ("lfm3-vl",),
+    "minicpmv4_6": ("minicpm-v4.6",),
+    "minicpmv4_7": ("minicpm-v4.7",),
+    "mistral_large4": ("mistral-large4",),
+    "step3p7": ("step3.7",),
 }
 # Issue 19, batch B: conventional families whose released templates are read and checked at load.
 TRAINS |= {
@@ -89,11 +97,6 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
         "early-fusion VQ image tokens; the default config does not build (AttributeError on None)",
     ),
     "cohere_compass": (NO_FAMILY_YET, "the default config does not build (KeyError 'full_attention')"),
-    "cosmos3_edge": (
-        NO_TEMPLATE,
-        "nvidia/Cosmos3-Edge (visual + projector + language_model; action-policy checkpoints in public code); "
-        "Cosmos3EdgeProcessor ships no template; " + SEARCHED,
-    ),
     "cosmos3_omni": (NO_PROCESSOR, "no processor class is mapped to the type (nvidia/Cosmos3-Nano)"),
     "deepseek_ocr2": (NO_CHAT_FORMAT, "document OCR with task prompts (deepseek-community/DeepSeek-OCR-2)"),
     "deepseek_vl": (
@@ -126,10 +129,6 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
         "so neither a stand-in nor the end-of-turn can be taken from it; " + SEARCHED,
     ),
     "evolla": (NOT_CHAT_VLM, "a protein-text model: protein encoder + protein tokenizer, no image input"),
-    "exaone4_5": (
-        NO_TEMPLATE,
-        "LGAI-EXAONE/EXAONE-4.5-33B (visual + language_model); Exaone4_5_Processor ships no template; " + SEARCHED,
-    ),
     "fast_vlm": (NO_PROCESSOR, "no processor class is mapped to the type (KamilaMila/FastVLM-7B)"),
     "florence2": (NO_CHAT_FORMAT, "task prompts (<OCR>, <CAPTION>, <OD>), not conversations (Florence-2-base)"),
     "fuyu": (NO_CHAT_FORMAT, "adept/fuyu-8b is a base model prompted with plain text; patches go straight to the LM"),
@@ -169,27 +168,10 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     "kimi_k25": (REMOTE_CODE, registered("kimi-k2.5")),
     "kosmos-2": (NO_CHAT_FORMAT, registered("kosmos-2")),
     "kosmos-2.5": (NO_CHAT_FORMAT, "document OCR/markdown with task prompts; no processor class is mapped either"),
-    "lfm3_vl": (
-        NO_TEMPLATE,
-        "LiquidAI/LFM3-VL-2B (vision_tower + multi_modal_projector + language_model); Lfm3VlProcessor ships no "
-        "template; public mentions call the model unreleased; " + SEARCHED,
-    ),
     "lighton_ocr": (NO_CHAT_FORMAT, "document OCR (lightonai/LightOnOCR-1B-1025)"),
     "minicpm_ocr": (NO_CHAT_FORMAT, "document OCR (openbmb/MiniCPM-OCR-1.0)"),
-    "minicpmv4_6": (TEMPLATE_UNCONFIRMED, registered("minicpm-v4.6")),
-    "minicpmv4_7": (
-        NO_TEMPLATE,
-        "openbmb/MiniCPM-V-4.7 (vision_tower + merger + language_model); MiniCPMV4_7Processor ships no template; "
-        "the 35B-A3B upload is described as having no model card; " + SEARCHED,
-    ),
     "minimax_m3_vl": (NO_FAMILY_YET, "LLaVA layout (MiniMaxAI/MiniMax-M3); template not looked up"),
     "mistral4": (NOT_CHAT_VLM, "maps to Mistral4ForCausalLM: a text-only causal LM, no vision part, no processor"),
-    "mistral_large4": (
-        NO_TEMPLATE,
-        "mistralai/Mistral-Large-4-1T-A52B (LLaVA layout, PixtralProcessor without a template); mistral-common's "
-        "integrations/chat_templates has one template per tokenizer version without the per-model default system "
-        "prompt, and neither the checkpoint's tekken version nor its system prompt was found; " + SEARCHED,
-    ),
     "molmo2": (TEMPLATE_UNCONFIRMED, registered("molmo2")),
     "muse_glimmer": (NO_FAMILY_YET, "vision_tower + vision_adapter + vision_projection + LM; template not looked up"),
     "muse_spark": (NO_FAMILY_YET, "as muse_glimmer plus an audio tower (816B-A42B); template not looked up"),
@@ -216,11 +198,6 @@ NOT_SUPPORTED: dict[str, tuple[str, str]] = {
     "shieldgemma2": (
         NOT_CHAT_VLM,
         "an image safety classifier (google/shieldgemma-2-4b-it): fixed policy prompts, scored by yes/no logits",
-    ),
-    "step3p7": (
-        NO_TEMPLATE,
-        "stepfun-ai/Step-3.7-Flash (vision_model + multi_modal_projector + language_model); Step3p7Processor ships "
-        "no template; " + SEARCHED,
     ),
     "t5gemma2": (ENCODER_DECODER, "encoder + decoder (google/t5gemma-2-270m-270m): the core builds decoder-only rows"),
     "udop": (ENCODER_DECODER, "document understanding encoder-decoder (microsoft/udop-large), no turns"),

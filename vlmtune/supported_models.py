@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from vlmtune.collators.base import VLMCollator
+from vlmtune.collators.cosmos3_edge import Cosmos3EdgeCollator
+from vlmtune.collators.deepseek import DeepseekCollator, JanusCollator
 from vlmtune.collators.glm4v import Glm4vCollator
 from vlmtune.collators.idefics3 import Idefics3Collator
 from vlmtune.collators.llama4 import Llama4Collator
 from vlmtune.collators.llava_composed import ComposedCollator
 from vlmtune.collators.llava_next import LlavaNextCollator
 from vlmtune.collators.llava_onevision import LlavaOnevisionCollator
+from vlmtune.collators.minicpmv import MiniCPMVCollator
 from vlmtune.collators.mistral3 import Mistral3Collator
 from vlmtune.collators.mllama import MllamaCollator
 from vlmtune.collators.ovis2 import Ovis2Collator
@@ -38,6 +41,9 @@ from vlmtune.errors import UnknownNameError
 from vlmtune.loaders import (
     aria,
     cohere_vision,
+    cosmos3_edge,
+    deepseek_vl,
+    exaone4_5,
     gemma3,
     gemma3n,
     gemma4,
@@ -46,7 +52,9 @@ from vlmtune.loaders import (
     idefics2,
     idefics3,
     internvl,
+    janus,
     lfm2_vl,
+    lfm3_vl,
     llama4,
     llava,
     llava_composed,
@@ -54,8 +62,11 @@ from vlmtune.loaders import (
     llava_next,
     llava_next_video,
     llava_onevision,
+    minicpmv4_6,
     mistral3,
+    mistral_large4,
     mllama,
+    muse_glimmer,
     ovis2,
     paligemma,
     perception_lm,
@@ -65,7 +76,10 @@ from vlmtune.loaders import (
     qwen3_vl,
     qwen4_exp,
     smolvlm,
+    step3p7,
     video_llama3,
+    video_llava,
+    vipllava,
 )
 from vlmtune.loaders.base import load_auto
 from vlmtune.loaders.tiny import TINY_PREFIX
@@ -915,9 +929,6 @@ register_family(
 register_model("qwen3.8-flash-next", "qwen4-exp", "Qwen/Qwen3.8-Flash-Next")
 
 # --- issue 19, batch C: DeepSeek-VL, Janus, ViP-LLaVA, Video-LLaVA ------------------------------------------------
-# Imported here, not at the top, so that the three issue-19 batches merge as separate blocks.
-from vlmtune.collators.deepseek import DeepseekCollator, JanusCollator  # noqa: E402
-from vlmtune.loaders import deepseek_vl, janus, muse_glimmer, video_llava, vipllava  # noqa: E402
 
 DEEPSEEK_TEMPLATE = (
     "outside copy: CHAT_TEMPLATE of transformers' convert_deepseek_vl_hybrid_weights_to_hf.py (the processor's in "
@@ -1121,6 +1132,109 @@ register_model("aya-vision-8b", "aya-vision", "CohereLabs/aya-vision-8b")
 register_model("aya-vision-32b", "aya-vision", "CohereLabs/aya-vision-32b")
 register_model("command-a-vision-07-2025", "cohere2-vision", "CohereLabs/command-a-vision-07-2025")
 # --- end of issue 19, batch B ---
+# --- issue 19, batch A ------------------------------------------------------------------------------------------
+# Each tiny model carries a stand-in template (its loader says which and why); a real checkpoint trains with its own.
+# https://huggingface.co/mistralai/Mistral-Large-4-1T-A52B (vLLM 0.32 has no implementation of the architecture)
+register_family(
+    conventional_family(
+        "mistral-large4",
+        build_tiny=mistral_large4.build_tiny,
+        # PixtralProcessor keeps each image's own size: pixel_values are padded to the batch's largest image.
+        collator=Mistral3Collator,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Mistral-Small-3.1's template, the outside copy in "
+            "transformers test_processing_mistral3.py; no copy of Mistral-Large-4's found, searched 2026-12-07)"
+        ),
+        notes="MoE with MLA and indexed sparse attention; Mistral Small 3.1's Pixtral vision tower",
+    )
+)
+register_model("mistral-large-4-1t-a52b", "mistral-large4", "mistralai/Mistral-Large-4-1T-A52B")
+# https://huggingface.co/LiquidAI/LFM3-VL-2B (vLLM 0.32 has no implementation of the architecture)
+register_family(
+    conventional_family(
+        "lfm3-vl",
+        build_tiny=lfm3_vl.build_tiny,
+        # Video frames are written with their timestamps, which need each video's metadata (Qwen3-VL's processing).
+        collator=Qwen3VLCollator,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's template, whose media markers this "
+            "processor expands; no copy of LFM3-VL's found, searched 2026-12-07)"
+        ),
+        notes="short convolutions in the vision tower and the LM (no packing); Qwen3-VL's image and video processing",
+    )
+)
+register_model("lfm3-vl-2b", "lfm3-vl", "LiquidAI/LFM3-VL-2B")
+# https://huggingface.co/LGAI-EXAONE/EXAONE-4.5-33B (vLLM 0.32 implements Exaone4_5_ForConditionalGeneration)
+register_family(
+    conventional_family(
+        "exaone4.5",
+        build_tiny=exaone4_5.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen2-VL's template, whose media markers this "
+            "processor expands; no copy of EXAONE-4.5's found, searched 2026-12-07)"
+        ),
+        notes="Qwen2.5-VL's vision tower on an EXAONE 4 language model (sliding and global attention)",
+    )
+)
+register_model("exaone-4.5-33b", "exaone4.5", "LGAI-EXAONE/EXAONE-4.5-33B")
+# https://huggingface.co/stepfun-ai/Step-3.7-Flash (vLLM 0.32 has no implementation of the architecture)
+register_family(
+    conventional_family(
+        "step3.7",
+        build_tiny=step3p7.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's ChatML layout with this processor's "
+            "<im_patch>; no copy of Step-3.7's found, searched 2026-12-07)"
+        ),
+        notes="MoE language model with sliding and full attention; large images add local crops to the global view",
+    )
+)
+register_model("step-3.7-flash", "step3.7", "stepfun-ai/Step-3.7-Flash")
+# https://huggingface.co/nvidia/Cosmos3-Edge (vLLM 0.32 implements Cosmos3EdgeForConditionalGeneration)
+register_family(
+    conventional_family(
+        "cosmos3-edge",
+        build_tiny=cosmos3_edge.build_tiny,
+        # Its model needs mm_token_type_ids, which its processor returns only when asked; frames carry timestamps.
+        collator=Cosmos3EdgeCollator,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's template, whose media markers this "
+            "processor expands; no copy of Cosmos3-Edge's found, searched 2026-12-07)"
+        ),
+        notes="a SigLIP-style tower and an MLP projector over 2x2 merged patches; video frames carry timestamps",
+    )
+)
+register_model("cosmos3-edge", "cosmos3-edge", "nvidia/Cosmos3-Edge")
+# https://huggingface.co/openbmb/MiniCPM-V-4.6 (vLLM 0.32 implements MiniCPMV4_6ForConditionalGeneration)
+register_family(
+    conventional_family(
+        "minicpm-v4.6",
+        build_tiny=minicpmv4_6.build_tiny,
+        # Its processor packs all views of a sample into one row (joined along the last dim) and resamples frames.
+        collator=MiniCPMVCollator,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's ChatML layout with the tokenizer's image "
+            "placeholder; no copy of MiniCPM-V-4.6's found, searched 2026-12-07)"
+        ),
+        notes="Qwen3.5's language model (linear attention: no packing); large images add slices to the global view",
+    )
+)
+register_model("minicpm-v-4.6", "minicpm-v4.6", "openbmb/MiniCPM-V-4.6")
+# https://huggingface.co/openbmb/MiniCPM-V-4.7-1B (vLLM 0.32 implements MiniCPMV4_7ForConditionalGeneration)
+register_family(
+    conventional_family(
+        "minicpm-v4.7",
+        build_tiny=minicpmv4_6.build_tiny_4_7,
+        # Its processor packs all views of a sample into one row (joined along the last dim) and resamples frames.
+        collator=MiniCPMVCollator,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's ChatML layout with the tokenizer's image "
+            "placeholder; no copy of MiniCPM-V-4.7's found, searched 2026-12-07)"
+        ),
+        notes="MiniCPM-V 4.6's image and video processing; Qwen3.5's language model (linear attention: no packing)",
+    )
+)
+register_model("minicpm-v-4.7-1b", "minicpm-v4.7", "openbmb/MiniCPM-V-4.7-1B")
 
 
 # --- unsupported families ---------------------------------------------------------------------------------
@@ -1155,7 +1269,6 @@ register_unsupported(
     "allenai/Molmo2-4B",
     "allenai/Molmo2-O-7B",
 )
-register_unsupported("minicpm-v4.6", TEMPLATE_UNCONFIRMED, "openbmb/MiniCPM-V-4.6", "openbmb/MiniCPM-V-4.6-Thinking")
 register_unsupported("blip-2", NO_CHAT_FORMAT, "Salesforce/blip2-opt-2.7b")
 register_unsupported("instructblip", NO_CHAT_FORMAT, "Salesforce/instructblip-vicuna-7b")
 register_unsupported("pix2struct", NO_CHAT_FORMAT, "google/pix2struct-textcaps-base")
