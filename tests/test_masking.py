@@ -229,6 +229,13 @@ RENDERED["minicpm-v4.6"] = RENDERED["minicpm-v4.7"] = RENDERED["qwen3-vl"].repla
     "<|vision_start|><|image_pad|><|vision_end|>", "<|image_pad|>"
 )
 
+# --- issue 19, batch D: stand-in templates of the tiny models (see each loader) ---
+REPLY_FORMAT["hyperclovax-vision-v2"] = REPLY_FORMAT["qwen2-vl"]  # stand-in: Qwen2-VL's template
+RENDERED["hyperclovax-vision-v2"] = RENDERED["qwen2-vl"]
+REPLY_FORMAT["inkling2"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's layout, images as the image token
+RENDERED["inkling2"] = RENDERED["qwen3-vl"].replace("<|vision_start|><|image_pad|><|vision_end|>", "<|unused_200054|>")
+# --- end of issue 19, batch D ---
+
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}
 # Families whose released template refuses a system prompt together with images: the error it raises.

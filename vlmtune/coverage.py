@@ -250,6 +250,14 @@ NOT_SUPPORTED.update(
 # The rest of the 2026 generation (issue 19) waits on templates: a tiny model against an invented format proves
 # nothing (docs/architecture.md), so these stay NO_TEMPLATE until an outside copy of the released template exists.
 
+# --- issue 19, batch D: types once refused for their template alone now train by convention (a labelled stand-in in
+# the tiny model, the checkpoint's own template derived and checked at load) -----------------------------------------
+BATCH_D = {"hyperclovax_vision_v2": ("hyperclovax-vision-v2",), "inkling2": ("inkling2",)}
+TRAINS.update(BATCH_D)
+for _trained in BATCH_D:
+    del NOT_SUPPORTED[_trained]
+# --- end of issue 19, batch D ---
+
 
 def reason(model_type: str) -> str:
     """Why `model_type` is not supported, in one line."""

@@ -1237,6 +1237,47 @@ register_family(
 register_model("minicpm-v-4.7-1b", "minicpm-v4.7", "openbmb/MiniCPM-V-4.7-1B")
 
 
+# --- issue 19, batch D ---------------------------------------------------------------------------------------------
+# Conventional records; each tiny model carries a labelled stand-in template (its loader says which and why), and a
+# real checkpoint trains with its own, derived and checked at load (`vlmtune check`).
+from vlmtune.loaders import hyperclovax_vision_v2, inkling2  # noqa: E402  (batch D's block; folded to the top at merge)
+
+# https://huggingface.co/naver-hyperclovax/HyperCLOVAX-SEED-Think-32B
+register_family(
+    conventional_family(
+        "hyperclovax-vision-v2",
+        build_tiny=hyperclovax_vision_v2.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen2-VL's template, whose media markers this "
+            "processor expands; no copy of HyperCLOVAX-SEED-Think-32B's found, searched 2026-12-07)"
+        ),
+        notes=(
+            "Qwen2.5-VL's vision tower, a linear projector, a HyperCLOVA X language model; vLLM 0.32 implements "
+            "HCXVisionV2ForCausalLM (not run here)"
+        ),
+    )
+)
+register_model("hyperclovax-seed-think-32b", "hyperclovax-vision-v2", "naver-hyperclovax/HyperCLOVAX-SEED-Think-32B")
+# https://huggingface.co/thinkingmachines/Inkling-2-Small-MXFP8
+register_family(
+    conventional_family(
+        "inkling2",
+        build_tiny=inkling2.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's ChatML layout with this processor's image "
+            "token; no copy of Inkling-2's or a sibling's template found, searched 2026-12-07)"
+        ),
+        notes=(
+            "MoE with sliding and full attention, short convolutions (no packing); images at their own size, one "
+            "token per 40-pixel tile; the named checkpoint's experts are MXFP8; vLLM 0.32: not implemented (its "
+            "Inkling classes are the audio-vision inkling_mm_model type)"
+        ),
+    )
+)
+register_model("inkling-2-small", "inkling2", "thinkingmachines/Inkling-2-Small-MXFP8")
+# --- end of issue 19, batch D ---
+
+
 # --- unsupported families ---------------------------------------------------------------------------------
 
 REMOTE_CODE_ONLY = (
