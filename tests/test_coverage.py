@@ -62,7 +62,11 @@ def test_the_probe_finds_what_the_table_says():
 # --- issue 19, batch D (was batch C's refusals) ---
 # Types once refused for their template alone: each builds, has the convention's parts and a processor naming its
 # image token, and ships no template; they now train by convention, the tiny model with a labelled stand-in.
-BATCH_D = {"hyperclovax_vision_v2": "hyperclovax-seed-think-32b", "inkling2": "inkling-2-small"}
+BATCH_D = {
+    "hyperclovax_vision_v2": "hyperclovax-seed-think-32b",
+    "inkling2": "inkling-2-small",
+    "minimax_m3_vl": "minimax-m3",
+}
 
 
 def test_batch_d_types_train_by_convention_on_what_the_probe_finds():

@@ -234,6 +234,8 @@ REPLY_FORMAT["hyperclovax-vision-v2"] = REPLY_FORMAT["qwen2-vl"]  # stand-in: Qw
 RENDERED["hyperclovax-vision-v2"] = RENDERED["qwen2-vl"]
 REPLY_FORMAT["inkling2"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's layout, images as the image token
 RENDERED["inkling2"] = RENDERED["qwen3-vl"].replace("<|vision_start|><|image_pad|><|vision_end|>", "<|unused_200054|>")
+REPLY_FORMAT["minimax-m3"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's layout, images as the image token
+RENDERED["minimax-m3"] = RENDERED["qwen3-vl"].replace("<|vision_start|><|image_pad|><|vision_end|>", "]<]image[>[")
 # --- end of issue 19, batch D ---
 
 # Families whose model reads images through cross-attention: one unexpanded token per image.

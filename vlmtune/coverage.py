@@ -252,7 +252,11 @@ NOT_SUPPORTED.update(
 
 # --- issue 19, batch D: types once refused for their template alone now train by convention (a labelled stand-in in
 # the tiny model, the checkpoint's own template derived and checked at load) -----------------------------------------
-BATCH_D = {"hyperclovax_vision_v2": ("hyperclovax-vision-v2",), "inkling2": ("inkling2",)}
+BATCH_D = {
+    "hyperclovax_vision_v2": ("hyperclovax-vision-v2",),
+    "inkling2": ("inkling2",),
+    "minimax_m3_vl": ("minimax-m3",),
+}
 TRAINS.update(BATCH_D)
 for _trained in BATCH_D:
     del NOT_SUPPORTED[_trained]

@@ -1240,7 +1240,7 @@ register_model("minicpm-v-4.7-1b", "minicpm-v4.7", "openbmb/MiniCPM-V-4.7-1B")
 # --- issue 19, batch D ---------------------------------------------------------------------------------------------
 # Conventional records; each tiny model carries a labelled stand-in template (its loader says which and why), and a
 # real checkpoint trains with its own, derived and checked at load (`vlmtune check`).
-from vlmtune.loaders import hyperclovax_vision_v2, inkling2  # noqa: E402  (batch D's block; folded to the top at merge)
+from vlmtune.loaders import hyperclovax_vision_v2, inkling2, minimax_m3_vl  # noqa: E402  (batch D's block; folded to the top at merge)
 
 # https://huggingface.co/naver-hyperclovax/HyperCLOVAX-SEED-Think-32B
 register_family(
@@ -1275,6 +1275,22 @@ register_family(
     )
 )
 register_model("inkling-2-small", "inkling2", "thinkingmachines/Inkling-2-Small-MXFP8")
+# https://huggingface.co/MiniMaxAI/MiniMax-M3
+register_family(
+    conventional_family(
+        "minimax-m3",
+        build_tiny=minimax_m3_vl.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's ChatML layout with this processor's image "
+            "token, no video part; no copy of MiniMax-M3's found, searched 2026-12-07)"
+        ),
+        notes=(
+            "MoE with full and block-sparse attention (a lightning indexer); vLLM 0.32 implements "
+            "MiniMaxM3SparseForConditionalGeneration (not run here)"
+        ),
+    )
+)
+register_model("minimax-m3", "minimax-m3", "MiniMaxAI/MiniMax-M3")
 # --- end of issue 19, batch D ---
 
 

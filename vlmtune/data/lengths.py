@@ -12,9 +12,9 @@ dataset) before the first step. Here a length is estimated without decoding a pi
   per-size count (`_get_num_multimodal_tokens`, the count transformers keeps for vLLM; there is no public
   one), else by processing one blank image of that size (once per distinct size). Exact for most families
   (`tests/test_lengths.py`); a few tokens per image off where a processor's count leaves out the text around
-  the image tokens (Gemma 3 / 3n / 4, LFM2-VL, Llama 3.2 Vision, Muse Glimmer; Idefics2's processor writes a space
-  after an image that text follows), and multi-image LLaVA-OneVision samples are overestimated (counted as anyres
-  tiles);
+  the image tokens (Gemma 3 / 3n / 4, LFM2-VL, Llama 3.2 Vision, Muse Glimmer, MiniMax-M3; Idefics2's processor
+  writes a space after an image that text follows), and multi-image LLaVA-OneVision samples are overestimated
+  (counted as anyres tiles);
 - videos: a documented approximation, a sample with a video counts as `model_max_length` (it is long, so it
   is grouped with the longest samples).
 
