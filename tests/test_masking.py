@@ -236,6 +236,10 @@ REPLY_FORMAT["inkling2"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's layo
 RENDERED["inkling2"] = RENDERED["qwen3-vl"].replace("<|vision_start|><|image_pad|><|vision_end|>", "<|unused_200054|>")
 REPLY_FORMAT["minimax-m3"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's layout, images as the image token
 RENDERED["minimax-m3"] = RENDERED["qwen3-vl"].replace("<|vision_start|><|image_pad|><|vision_end|>", "]<]image[>[")
+REPLY_FORMAT["ernie4.5-vl"] = REPLY_FORMAT["qwen2-vl"]  # stand-in: Qwen2-VL's layout in ERNIE's image brackets
+RENDERED["ernie4.5-vl"] = RENDERED["qwen2-vl"].replace(
+    "<|vision_start|><|image_pad|><|vision_end|>", "<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>"
+)
 # --- end of issue 19, batch D ---
 
 # Families whose model reads images through cross-attention: one unexpanded token per image.

@@ -256,6 +256,7 @@ BATCH_D = {
     "hyperclovax_vision_v2": ("hyperclovax-vision-v2",),
     "inkling2": ("inkling2",),
     "minimax_m3_vl": ("minimax-m3",),
+    "ernie4_5_vl_moe": ("ernie4.5-vl",),
 }
 TRAINS.update(BATCH_D)
 for _trained in BATCH_D:

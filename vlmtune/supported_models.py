@@ -1240,7 +1240,7 @@ register_model("minicpm-v-4.7-1b", "minicpm-v4.7", "openbmb/MiniCPM-V-4.7-1B")
 # --- issue 19, batch D ---------------------------------------------------------------------------------------------
 # Conventional records; each tiny model carries a labelled stand-in template (its loader says which and why), and a
 # real checkpoint trains with its own, derived and checked at load (`vlmtune check`).
-from vlmtune.loaders import hyperclovax_vision_v2, inkling2, minimax_m3_vl  # noqa: E402  (batch D's block; folded to the top at merge)
+from vlmtune.loaders import ernie4_5_vl_moe, hyperclovax_vision_v2, inkling2, minimax_m3_vl  # noqa: E402  (batch D's block; folded to the top at merge)
 
 # https://huggingface.co/naver-hyperclovax/HyperCLOVAX-SEED-Think-32B
 register_family(
@@ -1291,6 +1291,24 @@ register_family(
     )
 )
 register_model("minimax-m3", "minimax-m3", "MiniMaxAI/MiniMax-M3")
+# https://huggingface.co/baidu/ERNIE-4.5-VL-28B-A3B-PT (its moe_mm_token_type_ids are batched as a token row by the
+# shared collator: vlmtune.collators.base.SEQUENCE_KEYS)
+register_family(
+    conventional_family(
+        "ernie4.5-vl",
+        build_tiny=ernie4_5_vl_moe.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen2-VL's ChatML layout with ERNIE's image brackets, "
+            "no video part; the one copy found of ERNIE-4.5-VL's, in transformers' convert_ernie4_5_vl_moe_to_hf.py, "
+            "is unusable (whitespace inside its literals, '<|end_of_sentence |>'), searched 2026-12-07)"
+        ),
+        notes=(
+            "separate text and vision experts (each token's group from the processor); 3D rotary positions; "
+            "vLLM 0.32 implements Ernie4_5_VLMoeForConditionalGeneration (not run here)"
+        ),
+    )
+)
+register_model("ernie-4.5-vl-28b-a3b", "ernie4.5-vl", "baidu/ERNIE-4.5-VL-28B-A3B-PT")
 # --- end of issue 19, batch D ---
 
 
