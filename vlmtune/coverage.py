@@ -261,6 +261,16 @@ BATCH_D = {
 TRAINS.update(BATCH_D)
 for _trained in BATCH_D:
     del NOT_SUPPORTED[_trained]
+# HunyuanOCR, the one checkpoint named for the type, is a document-OCR model prompted with fixed task instructions
+# (text spotting, document parsing, field extraction, translation: the HunyuanOCR README and candle's hunyuan-ocr
+# example), as paddleocr_vl and the other OCR types above: no conversations to train.
+NOT_SUPPORTED["hunyuan_vl"] = (
+    NO_CHAT_FORMAT,
+    "document OCR with task prompts (tencent/HunyuanOCR, the only checkpoint transformers names; its config "
+    "docstring: 'the dense-only, image-text-only variant used for OCR and document-understanding'); tried: the "
+    "default config does not build (TypeError: None ** float), a tiny config with rope_parameters builds and trains "
+    "a step, and HunYuanVLProcessor ships no template",
+)
 # --- end of issue 19, batch D ---
 
 
