@@ -68,6 +68,7 @@ BATCH_D = {
     "inkling2": "inkling-2-small",
     "minimax_m3_vl": "minimax-m3",
     "ernie4_5_vl_moe": "ernie-4.5-vl-28b-a3b",
+    "granite4_vision": "granite-vision-4.1-4b",
 }
 TEMPLATE_ONLY = ("hyperclovax_vision_v2", "inkling2", "minimax_m3_vl")
 
@@ -91,7 +92,7 @@ def test_batch_d_types_train_by_convention_with_a_labelled_stand_in():
         assert entry.family_id in coverage.TRAINS[model_type] and model_type not in coverage.NOT_SUPPORTED
         assert find_unsupported(entry.hf_path) is None
         family = entry.family
-        assert {"modules", "reply_end", "system_prompt"} <= set(family.derived), family.family_id
+        assert {"reply_end", "system_prompt", "multi_turn"} <= set(family.derived), family.family_id
         assert family.template_source.startswith("derived and checked at load (tiny model: stand-in ")
         assert "searched 2026-12-07" in family.template_source
 

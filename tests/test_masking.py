@@ -240,6 +240,8 @@ REPLY_FORMAT["ernie4.5-vl"] = REPLY_FORMAT["qwen2-vl"]  # stand-in: Qwen2-VL's l
 RENDERED["ernie4.5-vl"] = RENDERED["qwen2-vl"].replace(
     "<|vision_start|><|image_pad|><|vision_end|>", "<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>"
 )
+REPLY_FORMAT["granite4-vision"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's layout, images as <image>
+RENDERED["granite4-vision"] = RENDERED["qwen3-vl"].replace("<|vision_start|><|image_pad|><|vision_end|>", "<image>")
 # --- end of issue 19, batch D ---
 
 # Families whose model reads images through cross-attention: one unexpanded token per image.

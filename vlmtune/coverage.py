@@ -257,6 +257,7 @@ BATCH_D = {
     "inkling2": ("inkling2",),
     "minimax_m3_vl": ("minimax-m3",),
     "ernie4_5_vl_moe": ("ernie4.5-vl",),
+    "granite4_vision": ("granite4-vision",),
 }
 TRAINS.update(BATCH_D)
 for _trained in BATCH_D:

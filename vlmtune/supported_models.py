@@ -1240,7 +1240,7 @@ register_model("minicpm-v-4.7-1b", "minicpm-v4.7", "openbmb/MiniCPM-V-4.7-1B")
 # --- issue 19, batch D ---------------------------------------------------------------------------------------------
 # Conventional records; each tiny model carries a labelled stand-in template (its loader says which and why), and a
 # real checkpoint trains with its own, derived and checked at load (`vlmtune check`).
-from vlmtune.loaders import ernie4_5_vl_moe, hyperclovax_vision_v2, inkling2, minimax_m3_vl  # noqa: E402  (batch D's block; folded to the top at merge)
+from vlmtune.loaders import ernie4_5_vl_moe, granite4_vision, hyperclovax_vision_v2, inkling2, minimax_m3_vl  # noqa: E402  (batch D's block; folded to the top at merge)
 
 # https://huggingface.co/naver-hyperclovax/HyperCLOVAX-SEED-Think-32B
 register_family(
@@ -1309,6 +1309,33 @@ register_family(
     )
 )
 register_model("ernie-4.5-vl-28b-a3b", "ernie4.5-vl", "baidu/ERNIE-4.5-VL-28B-A3B-PT")
+# https://huggingface.co/ibm-granite/granite-vision-4.1-4b (named in transformers' granite4_vision.md)
+register_family(
+    conventional_family(
+        "granite4-vision",
+        build_tiny=granite4_vision.build_tiny,
+        # LLaVA-NeXT's tiling: a batch's images have different tile counts, padded by LLaVA-NeXT's collator.
+        collator=LlavaNextCollator,
+        # Two sets of window Q-Former projectors (DeepStack injection), neither of a conventional name; the row
+        # separator image_newline is a bare parameter (frozen, as llava-next's).
+        modules=ModulePrefixes(
+            vision_encoder=("model.vision_tower",),
+            vision_projector=("model.layerwise_projectors", "model.spatial_projectors"),
+            llm=("model.language_model", "lm_head"),
+            others=("model.image_newline",),
+        ),
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's ChatML layout with this processor's "
+            "<image>, no video part; no copy of Granite Vision 4.1's template found, searched 2026-12-07)"
+        ),
+        notes=(
+            "document extraction (charts, tables, key-value pairs; task tags as prompts); LLaVA-NeXT tiling with "
+            "DeepStack projectors into several LM layers; vLLM 0.32 implements Granite4VisionForConditionalGeneration "
+            "(not run here)"
+        ),
+    )
+)
+register_model("granite-vision-4.1-4b", "granite4-vision", "ibm-granite/granite-vision-4.1-4b")
 # --- end of issue 19, batch D ---
 
 
