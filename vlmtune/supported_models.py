@@ -43,14 +43,18 @@ from vlmtune.loaders import (
     cohere_vision,
     cosmos3_edge,
     deepseek_vl,
+    ernie4_5_vl_moe,
     exaone4_5,
     gemma3,
     gemma3n,
     gemma4,
     glm4v,
     glm46v,
+    granite4_vision,
+    hyperclovax_vision_v2,
     idefics2,
     idefics3,
+    inkling2,
     internvl,
     janus,
     lfm2_vl,
@@ -63,6 +67,7 @@ from vlmtune.loaders import (
     llava_next_video,
     llava_onevision,
     minicpmv4_6,
+    minimax_m3_vl,
     mistral3,
     mistral_large4,
     mllama,
@@ -1240,7 +1245,6 @@ register_model("minicpm-v-4.7-1b", "minicpm-v4.7", "openbmb/MiniCPM-V-4.7-1B")
 # --- issue 19, batch D ---------------------------------------------------------------------------------------------
 # Conventional records; each tiny model carries a labelled stand-in template (its loader says which and why), and a
 # real checkpoint trains with its own, derived and checked at load (`vlmtune check`).
-from vlmtune.loaders import ernie4_5_vl_moe, granite4_vision, hyperclovax_vision_v2, inkling2, minimax_m3_vl  # noqa: E402  (batch D's block; folded to the top at merge)
 
 # https://huggingface.co/naver-hyperclovax/HyperCLOVAX-SEED-Think-32B
 register_family(
