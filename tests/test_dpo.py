@@ -124,6 +124,8 @@ def test_cli_trains_on_pairs_and_chat_answers_from_the_output(tmp_path, capsys):
         (("--loss_type", "sigmoid", "sft", "--loss_weights", "1"), "--loss_weights has 1 value(s) for 2"),
         (("--label_smoothing", "0.5"), "--label_smoothing must be in [0, 0.5)"),
         (("--packing", "true"), "--packing is not supported by vlmtune dpo yet"),
+        (("--loss_type", "exo_pair"), "--loss_type exo_pair needs --label_smoothing above 0"),
+        (("--loss_type", "discopop", "--discopop_tau", "0"), "--discopop_tau must be positive"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, flag, message):
