@@ -1,6 +1,7 @@
 """The DPO path's log-probs for every registered family (one image, two images and a video where the family takes
 them): chosen and rejected replies of several pairs, encoded by the family's collator and padded into one batch,
-get exactly the log-probs that a plain forward of each conversation alone gives (fp32, 1e-4).
+get exactly the log-probs that a plain forward of each conversation alone gives (fp32, 1e-4), with each pair's
+media encoded once (`media_encoded_once`) for every family but those listed in MEDIA_ENCODED_PER_ROW.
 
 A reply masked wrong (a prompt token trained, the end of turn left out), media put in the wrong row when the
 chosen and rejected rows are stacked, or padding that changes what a row sees, all break this equality.
@@ -15,8 +16,20 @@ from tests.conftest import digit_png, write_video
 from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.datasets import Sample, Turn, encode_with_media
 from vlmtune.dpo.data import PairCollator, PairDataset, PreferencePair
-from vlmtune.dpo.trainer import reply_logps
+from vlmtune.dpo.trainer import LOSS_KEYS, media_encoded_once, reply_logps
 from vlmtune.supported_models import FAMILIES, MODELS
+
+# Families (or a family's videos) whose pairs' media are encoded per row (the plain forward), not once per pair:
+# no `mm_encoder_outputs` (llama-3.2-vision), no `get_video_features` (PerceptionLM's videos), or an encoder
+# whose output or arguments are more than per-media features from the batch (llama4, ovis2; Qwen3-VL: deepstack).
+MEDIA_ENCODED_PER_ROW = {
+    "llama-3.2-vision",
+    "llama4",
+    "ovis2",
+    ("perception-lm", "video"),
+    "qwen3-vl",
+    "qwen3-vl-moe",
+}
 
 
 def tiny_id(family_id: str) -> str:
@@ -59,6 +72,9 @@ def test_pair_logps_equal_each_conversation_alone(family_id, load_tiny, tmp_path
         batch = PairCollator(collator)([dataset[i] for i in range(len(pairs))])
         with torch.no_grad():
             logps, _ = reply_logps(model, batch)
+            shared = media_encoded_once(model, {k: v for k, v in batch.items() if k not in LOSS_KEYS}) is not None
+        kind = "video" if pairs[0].prompt.videos else "images"
+        assert shared == (family_id not in MEDIA_ENCODED_PER_ROW and (family_id, kind) not in MEDIA_ENCODED_PER_ROW)
         for i, each in enumerate(pairs):
             for side, reply in (("chosen", each.chosen), ("rejected", each.rejected)):
                 expected, count = alone_logp(model, collator, each.with_reply(reply), family.to_load_image)
