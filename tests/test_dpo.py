@@ -229,19 +229,48 @@ def test_preview_task_dpo_shows_both_trained_replies(tmp_path, capsys):
     assert [row["trained_spans"] for row in rows] == [["0<|im_end|>"], ["3<|im_end|>"]]
 
 
-def test_precomputed_reference_is_cached_and_read_back(tmp_path):
-    """The second run with the same data, checkpoint and arguments reads the reference log-probs from the cache
-    (proved by planting other values there), without a reference pass."""
+def test_precomputed_reference_is_cached_beside_the_data_and_read_back(tmp_path):
+    """The second run with the same data, checkpoint and arguments reads the reference log-probs from
+    `<data>.ref_logps/` (proved by planting other values there), without a reference pass."""
     argv = dpo_argv(tmp_path, "--precompute_ref_log_probs", "true", "--max_steps", "1")
     first = dpo(*parse_dpo_args(argv))
     args = parse_dpo_args(argv)
     cache = reference_cache_file(args[1].data_path, get_model("tiny-qwen2-vl"), args)
+    assert cache.parent == tmp_path / "pairs.jsonl.ref_logps"
     assert torch.equal(torch.load(cache), first.train_dataset.ref_logps)
     torch.save(first.train_dataset.ref_logps - 1.0, cache)
     second = dpo(*parse_dpo_args(argv))
     assert torch.equal(second.train_dataset.ref_logps, first.train_dataset.ref_logps - 1.0)
-    other = parse_dpo_args([*argv, "--model_max_length", "4096"])
-    assert reference_cache_file(other[1].data_path, get_model("tiny-qwen2-vl"), other) != cache
+
+
+def test_reference_cache_key_changes_with_data_model_and_settings(tmp_path):
+    argv = dpo_argv(tmp_path, "--precompute_ref_log_probs", "true")
+    entry = get_model("tiny-qwen2-vl")
+
+    def key(*extra):
+        args = parse_dpo_args([*argv, *extra])
+        return reference_cache_file(args[1].data_path, entry, args)
+
+    base = key()
+    assert key() == base  # the same data, checkpoint and settings: the same file
+    assert key("--loss_type", "ipo", "--beta", "0.5") == base  # the loss does not change the reference
+    assert key("--model_max_length", "4096") != base
+    assert key("--model_id", "tiny-llava-1.5") != base
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(data.read_text().replace('"chosen": "0"', '"chosen": "zero"'))
+    assert key() != base  # the data's bytes changed
+
+
+def test_reference_cache_falls_back_where_the_data_folder_cannot_be_written(tmp_path, monkeypatch, caplog):
+    argv = dpo_argv(tmp_path, "--precompute_ref_log_probs", "true")
+    (tmp_path / "pairs.jsonl.ref_logps").write_text("a file where the cache folder would go")
+    monkeypatch.setenv("VLMTUNE_CACHE", str(tmp_path / "cache"))
+    args = parse_dpo_args(argv)
+    with caplog.at_level("WARNING", logger="vlmtune"):
+        cache = reference_cache_file(args[1].data_path, get_model("tiny-qwen2-vl"), args)
+    assert cache.parent == tmp_path / "cache" / "ref_logps"
+    [message] = [record.getMessage() for record in caplog.records]
+    assert "cannot write beside the data" in message and "\n" not in message
 
 
 def test_bad_pairs_stop_the_run_unless_skipped(tmp_path, capsys):

@@ -58,7 +58,7 @@ class DPOArguments:
         default=False,
         metadata={
             "help": "Compute the reference's log-probs of every pair once, before training (no reference forward "
-            "in the steps; a frozen copy is freed after), cached in $VLMTUNE_CACHE/ref_logps for the next run."
+            "in the steps; a frozen copy is freed after), cached beside the data (<data>.ref_logps/) for the next run."
         },
     )
 
