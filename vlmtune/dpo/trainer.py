@@ -64,7 +64,9 @@ def takes_logits_to_keep(model) -> bool:
 
 
 def base_model(model):
-    """The transformers model under a PEFT wrapper."""
+    """The transformers model under the DDP and PEFT wrappers."""
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        model = model.module
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
