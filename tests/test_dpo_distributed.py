@@ -1,6 +1,6 @@
 """DPO on two processes (torchrun, gloo, CPU) computes what one process computes with the same global batch: the
 pairs (the data loader's shards), the losses and pair metrics gathered over the processes, the gradients averaged,
-and so the parameters after the steps; each pair's media go through the encoder once under DDP too."""
+and so the parameters after the steps; with each pair as one row (the prompt once, then both replies)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path)
     assert [r["world_size"] for r in ranks] == [2, 2] and one["world_size"] == 1
     assert ranks[0]["wrapper"] == "DistributedDataParallel"
     assert ranks[0]["steps"] == ranks[1]["steps"] == one["steps"] == 3
-    assert all(r["media_encoded_once"] for r in (one, *ranks))
+    assert all(r["batcher"] == "SharedPromptCollator" for r in (one, *ranks))  # one row per pair
 
     # The same losses and pair metrics, the means over the whole global batch on every rank.
     keys = ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "logps/chosen", "logps/rejected")

@@ -17,9 +17,10 @@ from transformers import TrainerCallback
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
 from vlmtune.collators.base import VLMCollator
 from vlmtune.core.modeling import checkpoint_path
+from vlmtune.core.packing import multimodal_rope_index
 from vlmtune.data.lengths import cache_root
 from vlmtune.dpo.arguments import DPOArguments
-from vlmtune.dpo.data import PairCollator, PairDataset, PreferencePair, read_pairs
+from vlmtune.dpo.data import PairCollator, PairDataset, PreferencePair, SharedPromptCollator, read_pairs
 from vlmtune.dpo.trainer import DPOTrainer
 from vlmtune.errors import ArgumentError
 from vlmtune.pipeline import (
@@ -30,7 +31,7 @@ from vlmtune.pipeline import (
     save_outputs,
     trainer_parts,
 )
-from vlmtune.supported_models import ModelEntry
+from vlmtune.supported_models import Family, ModelEntry
 
 logger = logging.getLogger("vlmtune")
 
@@ -92,6 +93,7 @@ def dpo_trainer(
     reference pass over the pairs runs now."""
     model_args, data_args, training_args, dpo_args = args
     family = entry.family
+    batcher = pair_batcher(model, family, collator)  # before PEFT wraps the model (its rotary index)
     model, part_lrs = make_trainable(model, family, model_args, training_args)
     settings = dpo_args.loss_settings()
     reference = None
@@ -102,7 +104,6 @@ def dpo_trainer(
     eval_dataset = (
         PairDataset(eval_pairs, collator.encode, family.to_load_image, data_args.num_frames) if eval_pairs else None
     )
-    batcher = PairCollator(collator)
     trainer = DPOTrainer(
         model=model,
         args=training_args,
@@ -124,6 +125,15 @@ def dpo_trainer(
                 )
         trainer.reference = None  # the frozen copy is not needed any more
     return trainer
+
+
+def pair_batcher(model, family: Family, collator: VLMCollator) -> PairCollator | SharedPromptCollator:
+    """One row per pair (the prompt once, both replies after it) for the families that pack, whose attention is
+    a plain causal mask that a 4-D one can replace (eager, sdpa); else the chosen rows then the rejected ones."""
+    # transformers keeps the resolved kernel in this config attribute; there is no public accessor.
+    if family.packing and model.config._attn_implementation in ("eager", "sdpa"):
+        return SharedPromptCollator(collator, multimodal_rope_index(model))
+    return PairCollator(collator)
 
 
 def reference_cache_file(data_path: str, entry: ModelEntry, args: tuple) -> Path | None:

@@ -39,6 +39,8 @@ def reply_logps(model, inputs: dict[str, Any], share_media: bool = True) -> tupl
     the model takes it): the replies sit at the end of the conversations, and the head over the whole vocabulary
     at every prompt position is most of a small model's work. With `share_media`, each pair's prompt media go
     through the vision encoder once (`media_encoded_once`)."""
+    if "pair_sources" in inputs:
+        return shared_prompt_logps(model, inputs)
     labels = inputs["labels"]
     model_inputs = {key: value for key, value in inputs.items() if key not in LOSS_KEYS}
     if share_media:
@@ -56,6 +58,32 @@ def reply_logps(model, inputs: dict[str, Any], share_media: bool = True) -> tupl
         token_means = logits.mean(-1)
         side_logits = torch.stack([token_means[:pairs][mask[:pairs]].mean(), token_means[pairs:][mask[pairs:]].mean()])
     return PairLogps(sums[:pairs], sums[pairs:], counts[:pairs], counts[pairs:]), side_logits
+
+
+def shared_prompt_logps(model, inputs: dict[str, Any]) -> tuple[PairLogps, torch.Tensor]:
+    """`reply_logps` of a batch of one row per pair (`vlmtune.dpo.data.SharedPromptCollator`): the logits at each
+    trained token's source position, log-softmaxed at its label, summed per side."""
+    model_inputs = {k: v for k, v in inputs.items() if k not in LOSS_KEYS and not k.startswith("pair_")}
+    allowed = inputs["pair_mask"]
+    dtype = base_model(model).dtype
+    # An additive mask: eager adds it to the scores, sdpa takes it as is (a boolean one only sdpa would read).
+    model_inputs["attention_mask"] = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
+        ~allowed, torch.finfo(dtype).min
+    )
+    sources, targets, sides = inputs["pair_sources"], inputs["pair_targets"], inputs["pair_sides"]
+    first = int(sources[sides >= 0].min()) if takes_logits_to_keep(model) else 0
+    if first:
+        model_inputs["logits_to_keep"] = inputs["input_ids"].shape[1] - first
+    logits = model(**model_inputs, use_cache=False).logits
+    at = (sources - first).clamp(min=0)  # padding entries (side -1) point anywhere in the row; they count 0
+    picked = torch.gather(logits, 1, at.unsqueeze(-1).expand(-1, -1, logits.shape[-1])).float()
+    chosen, rejected = sides == 0, sides == 1
+    logps = token_logps(picked, targets)
+    with torch.no_grad():
+        token_means = picked.mean(-1)
+        side_logits = torch.stack([token_means[chosen].mean(), token_means[rejected].mean()])
+    pairs = PairLogps((logps * chosen).sum(1), (logps * rejected).sum(1), chosen.sum(1), rejected.sum(1))
+    return pairs, side_logits
 
 
 def takes_logits_to_keep(model) -> bool:
