@@ -5,6 +5,7 @@ and `vlmtune validate --task dpo` / `vlmtune preview --task dpo`."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from vlmtune.apps import cli
 from vlmtune.data.formats import read_options
 from vlmtune.dpo.arguments import parse_dpo_args
 from vlmtune.dpo.data import record_to_pair
-from vlmtune.dpo.run import dpo, reference_cache_file
+from vlmtune.dpo.run import dpo, full_causal_attention, reference_cache_file
 from vlmtune.errors import DataError
 from vlmtune.supported_models import get_model
 
@@ -283,3 +284,21 @@ def test_bad_pairs_stop_the_run_unless_skipped(tmp_path, capsys):
     assert "4 problem(s)" in err and "vlmtune validate --task dpo" in err and "Traceback" not in err
     trainer = dpo(*parse_dpo_args([*argv, "--skip_bad_samples", "true"]))
     assert len(trainer.train_dataset) == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "settings", "expected"),
+    [
+        ("Qwen2Config", {"use_sliding_window": False, "sliding_window": 4096}, True),
+        ("MistralConfig", {"sliding_window": 4096}, False),
+        ("MistralConfig", {"sliding_window": None}, True),
+        ("Gemma3TextConfig", {}, False),  # sliding-window layers between the global ones
+        ("Llama4TextConfig", {}, False),  # chunked attention
+    ],
+)
+def test_one_row_per_pair_only_where_every_layer_sees_all_earlier_tokens(config, settings, expected):
+    """A pair's one row carries its own 4-D mask, which would drop a model's sliding windows or chunks."""
+    import transformers
+
+    model = SimpleNamespace(config=getattr(transformers, config)(**settings))
+    assert full_causal_attention(model) == expected

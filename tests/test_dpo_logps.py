@@ -72,8 +72,9 @@ def test_pair_logps_equal_each_conversation_alone(family_id, load_tiny, tmp_path
         clip = write_video(tmp_path / "clip.mp4")
         batches.append([pair("<video>\nWhat happens?", videos=[clip], chosen="A square moves.", rejected="Nothing.")])
     batchers = [PairCollator(collator)]
-    if family.packing:  # the batcher `vlmtune dpo` picks for these families: one row per pair
-        assert isinstance(pair_batcher(model, family, collator), SharedPromptCollator)
+    if family.packing:  # one row per pair: what `vlmtune dpo` picks for these, but where layers attend in chunks
+        row_per_pair = isinstance(pair_batcher(model, family, collator), SharedPromptCollator)
+        assert row_per_pair == (family_id != "llama4")  # (the tiny model's chunks are longer than these rows)
         batchers.append(SharedPromptCollator(collator, multimodal_rope_index(model)))
     for pairs in batches:
         dataset = PairDataset(pairs, collator.encode, family.to_load_image, num_frames=4)

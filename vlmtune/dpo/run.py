@@ -131,9 +131,19 @@ def pair_batcher(model, family: Family, collator: VLMCollator) -> PairCollator |
     """One row per pair (the prompt once, both replies after it) for the families that pack, whose attention is
     a plain causal mask that a 4-D one can replace (eager, sdpa); else the chosen rows then the rejected ones."""
     # transformers keeps the resolved kernel in this config attribute; there is no public accessor.
-    if family.packing and model.config._attn_implementation in ("eager", "sdpa"):
+    if family.packing and model.config._attn_implementation in ("eager", "sdpa") and full_causal_attention(model):
         return SharedPromptCollator(collator, multimodal_rope_index(model))
     return PairCollator(collator)
+
+
+def full_causal_attention(model) -> bool:
+    """Whether every layer attends to all earlier tokens: a custom 4-D mask replaces the model's own, so sliding
+    windows (Mistral, Gemma) or chunks (Llama 4) would be lost on sequences longer than them."""
+    text = model.config.get_text_config()
+    layer_types = getattr(text, "layer_types", None)
+    if layer_types:
+        return all(kind == "full_attention" for kind in layer_types)
+    return not (getattr(text, "sliding_window", None) and getattr(text, "use_sliding_window", True))
 
 
 def reference_cache_file(data_path: str, entry: ModelEntry, args: tuple) -> Path | None:
