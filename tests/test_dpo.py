@@ -75,8 +75,14 @@ class Snapshot(TrainerCallback):
 
 @pytest.mark.parametrize(
     ("mode", "extra"),
-    [("lora", ()), ("full", ()), ("lora", ("--precompute_ref_log_probs", "true", "--loss_type", "ipo"))],
-    ids=["lora-adapters-off", "full-frozen-copy", "lora-precomputed-ipo"],
+    [
+        ("lora", ()),
+        ("full", ()),
+        ("lora", ("--precompute_ref_log_probs", "true", "--loss_type", "ipo")),
+        ("full", ("--prompt_once", "true")),
+        ("lora", ("--prompt_once", "true", "--precompute_ref_log_probs", "true")),
+    ],
+    ids=["lora-adapters-off", "full-frozen-copy", "lora-precomputed-ipo", "full-prompt-once", "lora-prompt-once-pre"],
 )
 def test_a_few_steps_change_trained_parameters_and_nothing_frozen(tmp_path, mode, extra):
     snapshot = Snapshot()

@@ -93,7 +93,8 @@ def dpo_trainer(
     reference pass over the pairs runs now."""
     model_args, data_args, training_args, dpo_args = args
     family = entry.family
-    batcher = pair_batcher(model, family, collator)  # before PEFT wraps the model (its rotary index)
+    # Before PEFT wraps the model (its rotary index is read here).
+    batcher = pair_batcher(model, family, collator) if dpo_args.prompt_once else PairCollator(collator)
     model, part_lrs = make_trainable(model, family, model_args, training_args)
     settings = dpo_args.loss_settings()
     reference = None
@@ -115,6 +116,7 @@ def dpo_trainer(
         **trainer_parts(entry, data_args, part_lrs),
         loss_settings=settings,
         reference=reference,
+        share_media=dpo_args.prompt_once,
     )
     if dpo_args.precompute_ref_log_probs and settings.needs_reference:
         for each, path in ((dataset, data_args.data_path), (eval_dataset, data_args.eval_data_path)):

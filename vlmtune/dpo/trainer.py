@@ -163,7 +163,14 @@ def only_pooled(output) -> bool:
 
 
 class DPOTrainer(VLMTrainer):
-    def __init__(self, *args, loss_settings: LossSettings, reference: torch.nn.Module | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        loss_settings: LossSettings,
+        reference: torch.nn.Module | None = None,
+        share_media: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.loss_settings = loss_settings
         self.reference = None if reference is None else reference.to(self.args.device)
@@ -171,7 +178,7 @@ class DPOTrainer(VLMTrainer):
         self.metrics: dict[str, list[float]] = defaultdict(list)
         self.eval_metrics: dict[str, float] = {}  # the last evaluation's pair metrics
         # Encoding the media outside the model's own forward would miss ZeRO-3's / FSDP's parameter gathering.
-        self.share_media = not (self.is_deepspeed_enabled or self.is_fsdp_enabled)
+        self.share_media = share_media and not (self.is_deepspeed_enabled or self.is_fsdp_enabled)
 
     @torch.no_grad()
     def reference_logps(self, inputs: dict[str, Any]) -> PairLogps:
