@@ -59,7 +59,8 @@ class DPOArguments:
         metadata={
             "help": "Run each pair's prompt through the model once: one row per pair (the prompt, the chosen reply, "
             "the rejected reply masked from it) where the family packs, else the prompt's media encoded once. The "
-            "same log-probs (tests/test_dpo_logps.py), 1.5-1.7x the pairs/s on tiny-qwen2-vl (docs/dpo.md)."
+            "same log-probs (tests/test_dpo_logps.py), about 1.3x the default's pairs/s on tiny-qwen2-vl "
+            "(docs/benchmarks.md)."
         },
     )
     precompute_ref_log_probs: bool = field(
