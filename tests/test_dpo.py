@@ -308,3 +308,26 @@ def test_one_row_per_pair_only_where_every_layer_sees_all_earlier_tokens(config,
 
     model = SimpleNamespace(config=getattr(transformers, config)(**settings))
     assert full_causal_attention(model) == expected
+
+
+@pytest.mark.parametrize("mode", ["full", "lora"])
+def test_prompt_once_trains_the_same_parameters_as_two_rows(tmp_path, mode):
+    """--prompt_once (one row per pair here) changes how the work is laid out, not the gradients: 3 SGD steps
+    end at the same parameters as the default layout (float-order differences only)."""
+    runs = []
+    for prompt_once in ("false", "true"):
+        argv = dpo_argv(tmp_path, "--llm_mode", mode, "--max_steps", "3", "--optim", "sgd", "--learning_rate", "0.5")
+        argv += ["--lora_dropout", "0", "--train_projector", "true", "--prompt_once", prompt_once, "--seed", "1"]
+        argv += ["--output_dir", str(tmp_path / f"out-{prompt_once}")]
+        trainer = dpo(*parse_dpo_args(argv))
+        assert type(trainer.data_collator).__name__ == (
+            "SharedPromptCollator" if prompt_once == "true" else "PairCollator"
+        )
+        runs.append({n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad})
+        runs[-1]["_losses"] = torch.tensor([e["loss"] for e in trainer.state.log_history if "loss" in e])
+    losses = [run.pop("_losses") for run in runs]
+    assert len(set(losses[0].tolist())) == 3  # the parameters moved between the steps
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
+    assert runs[0].keys() == runs[1].keys()
+    for name, value in runs[0].items():  # 1e-5: float sums in another order, grown over 3 steps of lr 0.5
+        torch.testing.assert_close(runs[1][name], value, atol=1e-5, rtol=1e-4, msg=name)
