@@ -117,8 +117,12 @@ def length_cache_file(data_path: str, settings: dict[str, Any]) -> Path | None:
         sort_keys=True,
         default=str,
     )
-    root = Path(os.environ.get("VLMTUNE_CACHE") or Path.home() / ".cache" / "vlmtune")
-    return root / "lengths" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    return cache_root() / "lengths" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
+def cache_root() -> Path:
+    """vlmtune's cache folder: $VLMTUNE_CACHE, default ~/.cache/vlmtune."""
+    return Path(os.environ.get("VLMTUNE_CACHE") or Path.home() / ".cache" / "vlmtune")
 
 
 def cached_lengths(samples: list[Sample], collator: Any, cache_file: Path | None) -> list[int]:
