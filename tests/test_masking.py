@@ -228,6 +228,10 @@ REPLY_FORMAT["minicpm-v4.6"] = REPLY_FORMAT["minicpm-v4.7"] = REPLY_FORMAT["qwen
 RENDERED["minicpm-v4.6"] = RENDERED["minicpm-v4.7"] = RENDERED["qwen3-vl"].replace(
     "<|vision_start|><|image_pad|><|vision_end|>", "<|image_pad|>"
 )
+# --- issue 19, batch E: omni models (images and video; audio towers frozen), their tiny models' stand-ins ---
+REPLY_FORMAT["muse-spark"] = REPLY_FORMAT["muse-glimmer"]  # stand-in: muse-glimmer's (Llama 4's, images as <|patch|>)
+RENDERED["muse-spark"] = RENDERED["muse-glimmer"]
+# --- end of issue 19, batch E ---
 
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}

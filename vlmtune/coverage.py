@@ -250,6 +250,12 @@ NOT_SUPPORTED.update(
 # The rest of the 2026 generation (issue 19) waits on templates: a tiny model against an invented format proves
 # nothing (docs/architecture.md), so these stay NO_TEMPLATE until an outside copy of the released template exists.
 
+# --- issue 19, batch E: omni models trained on images and video (their audio towers stay frozen) ---
+TRAINS.update({"muse_spark": ("muse-spark",)})
+for _trained in ("muse_spark",):
+    del NOT_SUPPORTED[_trained]
+# --- end of issue 19, batch E ---
+
 
 def reason(model_type: str) -> str:
     """Why `model_type` is not supported, in one line."""

@@ -67,6 +67,7 @@ from vlmtune.loaders import (
     mistral_large4,
     mllama,
     muse_glimmer,
+    muse_spark,
     ovis2,
     paligemma,
     perception_lm,
@@ -1235,6 +1236,35 @@ register_family(
     )
 )
 register_model("minicpm-v-4.7-1b", "minicpm-v4.7", "openbmb/MiniCPM-V-4.7-1B")
+
+# --- issue 19, batch E: omni models trained on images and video (their audio towers stay frozen) ---------------------
+# The audio tower is not vision: the convention leaves it in `others`, frozen, and audio input is not supported.
+# https://huggingface.co/meta-models/Muse-Spark-Open-816B-A42B (vLLM 0.32 has no implementation of the architecture)
+register_family(
+    conventional_family(
+        "muse-spark",
+        build_tiny=muse_spark.build_tiny,
+        # Muse Glimmer's projector: three top-level modules (adapter MLP, projection, norm), none of a conventional
+        # name; the audio tower is named in `others` so that it stays frozen whatever the mode.
+        modules=ModulePrefixes(
+            vision_encoder=("model.vision_tower",),
+            vision_projector=("model.vision_adapter", "model.vision_projection", "model.perception_emb_norm"),
+            llm=("model.language_model", "lm_head"),
+            others=("model.audio_tower",),
+        ),
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, muse-glimmer's: Llama 4's template, Llama4Processor's "
+            "default, images as the processor's image token; no copy of Muse Spark's template found, searched "
+            "2026-12-07)"
+        ),
+        notes=(
+            "images and video only (the audio tower stays frozen); MoE language model with gated residuals; "
+            "vLLM 0.32: not implemented"
+        ),
+    )
+)
+register_model("muse-spark-open-816b-a42b", "muse-spark", "meta-models/Muse-Spark-Open-816B-A42B")
+# --- end of issue 19, batch E ---
 
 
 # --- unsupported families ---------------------------------------------------------------------------------
