@@ -231,6 +231,8 @@ RENDERED["minicpm-v4.6"] = RENDERED["minicpm-v4.7"] = RENDERED["qwen3-vl"].repla
 # --- issue 19, batch E: omni models (images and video; audio towers frozen), their tiny models' stand-ins ---
 REPLY_FORMAT["muse-spark"] = REPLY_FORMAT["muse-glimmer"]  # stand-in: muse-glimmer's (Llama 4's, images as <|patch|>)
 RENDERED["muse-spark"] = RENDERED["muse-glimmer"]
+REPLY_FORMAT["gemma4-unified"] = REPLY_FORMAT["gemma4"]  # stand-in: gemma4's template, the same processor tokens
+RENDERED["gemma4-unified"] = RENDERED["gemma4"]
 # --- end of issue 19, batch E ---
 
 # Families whose model reads images through cross-attention: one unexpanded token per image.

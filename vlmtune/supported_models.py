@@ -47,6 +47,7 @@ from vlmtune.loaders import (
     gemma3,
     gemma3n,
     gemma4,
+    gemma4_unified,
     glm4v,
     glm46v,
     idefics2,
@@ -1264,6 +1265,33 @@ register_family(
     )
 )
 register_model("muse-spark-open-816b-a42b", "muse-spark", "meta-models/Muse-Spark-Open-816B-A42B")
+# https://huggingface.co/google/gemma-4-12B-it (vLLM 0.32 implements Gemma4UnifiedForConditionalGeneration)
+register_family(
+    conventional_family(
+        "gemma4-unified",
+        build_tiny=gemma4_unified.build_tiny,
+        # Encoder-free: no tower; the patch embedder inside the model is the vision encoder, its final norm + linear
+        # into the language model the projector, and the audio embedder (not vision) stays frozen in `others`.
+        modules=ModulePrefixes(
+            vision_encoder=("model.embed_vision",),
+            vision_projector=("model.embed_vision.multimodal_embedder",),
+            llm=("model.language_model", "lm_head"),
+            others=("model.embed_audio",),
+        ),
+        # Video off as for gemma4: its prompt needs frame timestamps that vlmtune's frames do not carry.
+        video=False,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, gemma4's: the gemma-4-E2B-it / -E4B-it template, an "
+            "outside copy, for the same processor tokens; no copy of gemma-4-12B-it's template found, searched "
+            "2026-12-07)"
+        ),
+        notes=(
+            "encoder-free Gemma 4 (raw patches through an embedder); images only: video is off and the audio "
+            "embedder stays frozen; vLLM 0.32 implements Gemma4UnifiedForConditionalGeneration (not run here)"
+        ),
+    )
+)
+register_model("gemma-4-12b-it", "gemma4-unified", "google/gemma-4-12B-it")
 # --- end of issue 19, batch E ---
 
 
