@@ -233,6 +233,11 @@ REPLY_FORMAT["muse-spark"] = REPLY_FORMAT["muse-glimmer"]  # stand-in: muse-glim
 RENDERED["muse-spark"] = RENDERED["muse-glimmer"]
 REPLY_FORMAT["gemma4-unified"] = REPLY_FORMAT["gemma4"]  # stand-in: gemma4's template, the same processor tokens
 RENDERED["gemma4-unified"] = RENDERED["gemma4"]
+# Qwen Omni stand-in: Qwen2-VL's template, images as the Omni processor's markers.
+REPLY_FORMAT["qwen2.5-omni"] = REPLY_FORMAT["qwen2-vl"]
+RENDERED["qwen2.5-omni"] = RENDERED["qwen2-vl"].replace(
+    "<|vision_start|><|image_pad|><|vision_end|>", "<|vision_bos|><|IMAGE|><|vision_eos|>"
+)
 # --- end of issue 19, batch E ---
 
 # Families whose model reads images through cross-attention: one unexpanded token per image.

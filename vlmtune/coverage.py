@@ -251,8 +251,14 @@ NOT_SUPPORTED.update(
 # nothing (docs/architecture.md), so these stay NO_TEMPLATE until an outside copy of the released template exists.
 
 # --- issue 19, batch E: omni models trained on images and video (their audio towers stay frozen) ---
-TRAINS.update({"gemma4_unified": ("gemma4-unified",), "muse_spark": ("muse-spark",)})
-for _trained in ("gemma4_unified", "muse_spark"):
+TRAINS.update(
+    {
+        "gemma4_unified": ("gemma4-unified",),
+        "muse_spark": ("muse-spark",),
+        "qwen2_5_omni_thinker": ("qwen2.5-omni",),
+    }
+)
+for _trained in ("gemma4_unified", "muse_spark", "qwen2_5_omni_thinker"):
     del NOT_SUPPORTED[_trained]
 # --- end of issue 19, batch E ---
 

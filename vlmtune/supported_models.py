@@ -77,6 +77,7 @@ from vlmtune.loaders import (
     qwen3_5,
     qwen3_vl,
     qwen4_exp,
+    qwen_omni,
     smolvlm,
     step3p7,
     video_llama3,
@@ -1292,6 +1293,27 @@ register_family(
     )
 )
 register_model("gemma-4-12b-it", "gemma4-unified", "google/gemma-4-12B-it")
+# https://huggingface.co/Qwen/Qwen2.5-Omni-7B (vLLM 0.32 implements Qwen2_5OmniThinkerForConditionalGeneration)
+register_family(
+    conventional_family(
+        "qwen2.5-omni",
+        # The thinker class with the checkpoint's Omni processor: a released config is the whole omni model's,
+        # which AutoModelForImageTextToText does not map (vlmtune/loaders/qwen_omni.py).
+        load=qwen_omni.load,
+        build_tiny=qwen_omni.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, Qwen2-VL's template with the Omni processor's "
+            "<|vision_bos|><|IMAGE|><|vision_eos|> markers; no copy of Qwen2.5-Omni's chat_template.json found, "
+            "searched 2026-12-07)"
+        ),
+        notes=(
+            "the thinker only (text replies; the talker and vocoder are not loaded); images and video, the audio "
+            "tower stays frozen; vLLM 0.32 implements the thinker (Qwen2_5OmniThinkerForConditionalGeneration)"
+        ),
+    )
+)
+register_model("qwen2.5-omni-7b", "qwen2.5-omni", "Qwen/Qwen2.5-Omni-7B")
+register_model("qwen2.5-omni-3b", "qwen2.5-omni", "Qwen/Qwen2.5-Omni-3B")
 # --- end of issue 19, batch E ---
 
 
