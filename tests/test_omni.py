@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 import torch
 
 from tests.conftest import digit_png
@@ -28,23 +29,30 @@ def omni_layout(tmp_path, family_id: str) -> str:
     return str(folder)
 
 
-def test_a_released_omni_checkpoint_is_checked_and_trained_as_its_thinker(tmp_path):
-    path = omni_layout(tmp_path, "qwen2.5-omni")
-    family = get_family("qwen2.5-omni")
+@pytest.mark.parametrize(
+    ("family_id", "model_type", "processor"),
+    [
+        ("qwen2.5-omni", "qwen2_5_omni", "Qwen2_5OmniProcessor"),
+        ("qwen3-omni", "qwen3_omni_moe", "Qwen3OmniMoeProcessor"),
+    ],
+)
+def test_a_released_omni_checkpoint_is_checked_and_trained_as_its_thinker(tmp_path, family_id, model_type, processor):
+    path = omni_layout(tmp_path, family_id)
+    family = get_family(family_id)
     report = check_checkpoint(path, family)
     assert not report.failures, report.failure_lines()
-    assert dict(report.facts)["model type"].startswith("qwen2_5_omni (Qwen2_5OmniProcessor)")
+    assert dict(report.facts)["model type"] == f"{model_type} ({processor})"
     checked = report.family
     assert checked.modules.others == ("model.audio_tower",) and checked.modules.vision_projector == (
         "model.visual.merger",
     )
 
-    model, processor = family.load(path)
-    assert type(model).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"
-    reference, _ = family.load(checkpoint_path(get_model("tiny-qwen2.5-omni")))
+    model, loaded_processor = family.load(path)
+    assert type(model).__name__.endswith("ThinkerForConditionalGeneration")
+    reference, _ = family.load(checkpoint_path(get_model(f"tiny-{family_id}")))
     for (name, weight), (_, expected) in zip(model.state_dict().items(), reference.state_dict().items(), strict=True):
         assert torch.equal(weight, expected), f"{name} was not read from the thinker.* weights"
-    collator = checked.collator(processor, checked.reply_end)
+    collator = checked.collator(loaded_processor, checked.reply_end)
     sample = Sample(conversation("<image>\nWhich digit?", "7"), images=[digit_png(tmp_path, "7.png", 7)], source="a")
     loss = model(**collator([encode(collator, sample)])).loss
     assert torch.isfinite(loss)

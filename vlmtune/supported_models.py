@@ -1314,6 +1314,24 @@ register_family(
 )
 register_model("qwen2.5-omni-7b", "qwen2.5-omni", "Qwen/Qwen2.5-Omni-7B")
 register_model("qwen2.5-omni-3b", "qwen2.5-omni", "Qwen/Qwen2.5-Omni-3B")
+# https://huggingface.co/Qwen/Qwen3-Omni-30B-A3B-Instruct (vLLM 0.32 implements its thinker)
+register_family(
+    conventional_family(
+        "qwen3-omni",
+        load=qwen_omni.load_qwen3,  # the thinker class with the Omni processor, as qwen2.5-omni
+        build_tiny=qwen_omni.build_tiny_qwen3,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, Qwen3-VL's template with the Omni processor's "
+            "<|vision_bos|><|IMAGE|><|vision_eos|> markers; no copy of Qwen3-Omni's chat template found, searched "
+            "2026-12-07)"
+        ),
+        notes=(
+            "the thinker only (text replies); images and video, the audio tower stays frozen; MoE language model "
+            "(fused experts as qwen3-vl-moe); vLLM 0.32 implements the thinker"
+        ),
+    )
+)
+register_model("qwen3-omni-30b-a3b-instruct", "qwen3-omni", "Qwen/Qwen3-Omni-30B-A3B-Instruct")
 # --- end of issue 19, batch E ---
 
 
