@@ -239,7 +239,12 @@ RENDERED["qwen2.5-omni"] = RENDERED["qwen2-vl"].replace(
     "<|vision_start|><|image_pad|><|vision_end|>", "<|vision_bos|><|IMAGE|><|vision_eos|>"
 )
 REPLY_FORMAT["qwen3-omni"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's template, the Omni markers
-RENDERED["qwen3-omni"] = RENDERED["qwen2.5-omni"]  # the conversation has a system turn: no default one differs
+RENDERED["qwen3-omni"] = RENDERED["qwen2.5-omni"]
+REPLY_FORMAT["dots3-note"] = "{reply}<|endofassistant|>"  # stand-in: dots.ocr's layout (ms-swift)
+RENDERED["dots3-note"] = (
+    "<|system|>Be brief.<|endofsystem|>\n<|user|><|img|><|imgpad|><|endofimg|>Which digit?<|endofuser|><|assistant|>7"
+    "<|endofassistant|><|user|>Sure?<|endofuser|><|assistant|>Yes.<|endofassistant|>"
+)  # the conversation has a system turn: no default one differs
 # --- end of issue 19, batch E ---
 
 # Families whose model reads images through cross-attention: one unexpanded token per image.

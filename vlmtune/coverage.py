@@ -253,13 +253,14 @@ NOT_SUPPORTED.update(
 # --- issue 19, batch E: omni models trained on images and video (their audio towers stay frozen) ---
 TRAINS.update(
     {
+        "dots3_note": ("dots3-note",),
         "gemma4_unified": ("gemma4-unified",),
         "muse_spark": ("muse-spark",),
         "qwen2_5_omni_thinker": ("qwen2.5-omni",),
         "qwen3_omni_moe_thinker": ("qwen3-omni",),
     }
 )
-for _trained in ("gemma4_unified", "muse_spark", "qwen2_5_omni_thinker", "qwen3_omni_moe_thinker"):
+for _trained in ("dots3_note", "gemma4_unified", "muse_spark", "qwen2_5_omni_thinker", "qwen3_omni_moe_thinker"):
     del NOT_SUPPORTED[_trained]
 # --- end of issue 19, batch E ---
 

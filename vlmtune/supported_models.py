@@ -43,6 +43,7 @@ from vlmtune.loaders import (
     cohere_vision,
     cosmos3_edge,
     deepseek_vl,
+    dots3_note,
     exaone4_5,
     gemma3,
     gemma3n,
@@ -1332,6 +1333,23 @@ register_family(
     )
 )
 register_model("qwen3-omni-30b-a3b-instruct", "qwen3-omni", "Qwen/Qwen3-Omni-30B-A3B-Instruct")
+# https://huggingface.co/dots-studio/dots3-note-prev (vLLM 0.32 implements Dots3NoteForCausalLM, text only)
+register_family(
+    conventional_family(
+        "dots3-note",
+        build_tiny=dots3_note.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, its sibling dots.ocr's layout as ms-swift defines it, "
+            "swift/llm/template/template/dots.py; no copy of dots3-note's template found, searched 2026-12-07)"
+        ),
+        notes=(
+            "images and video, the audio tower stays frozen; MoE vision blocks, MoE language model with latent and "
+            "indexed sparse attention (the indexer gets no gradient: its top-k choice is not differentiable); vLLM "
+            "0.32 implements the text model only (Dots3NoteForCausalLM)"
+        ),
+    )
+)
+register_model("dots3-note-prev", "dots3-note", "dots-studio/dots3-note-prev")
 # --- end of issue 19, batch E ---
 
 
