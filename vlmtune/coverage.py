@@ -262,6 +262,15 @@ TRAINS.update(
 )
 for _trained in ("dots3_note", "gemma4_unified", "muse_spark", "qwen2_5_omni_thinker", "qwen3_omni_moe_thinker"):
     del NOT_SUPPORTED[_trained]
+NOT_SUPPORTED["inkling_mm_model"] = (
+    NO_TEMPLATE,
+    "thinkingmachines/Inkling (InklingForConditionalGeneration: language_model + vision_tower + audio_tower; the "
+    "default config builds on the meta device, but the vision tower is encoder layers + a final norm with no "
+    "projector of a conventional name, so parts need a record); InklingProcessor ships no template and names "
+    "<|unused_200054|> as image token behind <|content_image|>; public runtimes name its message tokens "
+    "(<|message_user|>, <|message_model|>, <|content_text|>, <|end_message|>, a reasoning-effort system turn) but no "
+    "copy of the template itself was found, nor a sibling's (inkling2 is refused for the same reason); " + SEARCHED,
+)
 # --- end of issue 19, batch E ---
 
 
