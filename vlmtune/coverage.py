@@ -262,6 +262,15 @@ TRAINS.update(
 )
 for _trained in ("dots3_note", "gemma4_unified", "muse_spark", "qwen2_5_omni_thinker", "qwen3_omni_moe_thinker"):
     del NOT_SUPPORTED[_trained]
+NOT_SUPPORTED["nemotron_h_omni"] = (
+    NO_TEMPLATE,
+    "nvidia/Nemotron-3-Nano-Omni-30B-A3B-Reasoning-BF16 (vision_model (RADIO) + multi_modal_projector + a hybrid "
+    "Mamba language_model, an optional Parakeet audio_tower: the convention's parts, derived on the meta device); "
+    "its processor ships no template (images as <img><image>...</img>) and no copy of this checkpoint's was found; "
+    "the nearest sibling's that was (NVIDIA-Nemotron-Nano-v2's, llama.cpp models/templates) is a reasoning template "
+    "whose non-thinking generation prompt adds '<think></think>' that history turns lack and which strips every "
+    "reply, so no prefix of a conversation ends where a reply starts: no stand-in can be checked; " + SEARCHED,
+)
 NOT_SUPPORTED["inkling_mm_model"] = (
     NO_TEMPLATE,
     "thinkingmachines/Inkling (InklingForConditionalGeneration: language_model + vision_tower + audio_tower; the "
