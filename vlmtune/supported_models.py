@@ -1294,7 +1294,7 @@ register_family(
     )
 )
 register_model("gemma-4-12b-it", "gemma4-unified", "google/gemma-4-12B-it")
-# https://huggingface.co/Qwen/Qwen2.5-Omni-7B (vLLM 0.32 implements Qwen2_5OmniThinkerForConditionalGeneration)
+# https://huggingface.co/Qwen/Qwen2.5-Omni-7B (vLLM 0.32: the thinker, under the whole model's architectures)
 register_family(
     conventional_family(
         "qwen2.5-omni",
@@ -1309,13 +1309,14 @@ register_family(
         ),
         notes=(
             "the thinker only (text replies; the talker and vocoder are not loaded); images and video, the audio "
-            "tower stays frozen; vLLM 0.32 implements the thinker (Qwen2_5OmniThinkerForConditionalGeneration)"
+            "tower stays frozen; vLLM 0.32 implements the thinker under the whole model's architectures "
+            "(Qwen2_5OmniForConditionalGeneration), not the thinker-only one a full finetune writes (not run here)"
         ),
     )
 )
 register_model("qwen2.5-omni-7b", "qwen2.5-omni", "Qwen/Qwen2.5-Omni-7B")
 register_model("qwen2.5-omni-3b", "qwen2.5-omni", "Qwen/Qwen2.5-Omni-3B")
-# https://huggingface.co/Qwen/Qwen3-Omni-30B-A3B-Instruct (vLLM 0.32 implements its thinker)
+# https://huggingface.co/Qwen/Qwen3-Omni-30B-A3B-Instruct (vLLM 0.32: the thinker, under the whole model's)
 register_family(
     conventional_family(
         "qwen3-omni",
@@ -1328,7 +1329,8 @@ register_family(
         ),
         notes=(
             "the thinker only (text replies); images and video, the audio tower stays frozen; MoE language model "
-            "(fused experts as qwen3-vl-moe); vLLM 0.32 implements the thinker"
+            "(fused experts as qwen3-vl-moe); vLLM 0.32 implements the thinker under the whole model's architecture "
+            "(Qwen3OmniMoeForConditionalGeneration), not the thinker-only one a full finetune writes (not run here)"
         ),
     )
 )
