@@ -1261,7 +1261,7 @@ register_family(
             "2026-12-07)"
         ),
         notes=(
-            "images and video only (the audio tower stays frozen); MoE language model with gated residuals; "
+            "images (video where the checkpoint's template writes one: derived), the audio tower frozen; MoE LM; "
             "vLLM 0.32: not implemented"
         ),
     )
