@@ -59,22 +59,42 @@ def test_the_probe_finds_what_the_table_says():
     assert qwen4["processor"] == "Qwen3VLProcessor" and not qwen4["default_chat_template"]
 
 
-# --- issue 19, batch C ---
-def test_batch_c_refusals_rest_on_what_the_probe_finds():
-    """hyperclovax_vision_v2, inkling2 and minimax_m3_vl are refused for their template alone: each builds, has the
-    convention's parts and a processor naming its image token, and the processor ships no template."""
+# --- issue 19, batch D ---
+# Types once refused for their template alone (batch C's refusals: each builds, has the convention's parts and a
+# processor naming its image token, and ships no template) and ERNIE 4.5 VL (whose one template copy is unusable) now
+# train by convention, each tiny model with a labelled stand-in.
+BATCH_D = {
+    "hyperclovax_vision_v2": "hyperclovax-seed-think-32b",
+    "inkling2": "inkling-2-small",
+    "minimax_m3_vl": "minimax-m3",
+    "ernie4_5_vl_moe": "ernie-4.5-vl-28b-a3b",
+    "granite4_vision": "granite-vision-4.1-4b",
+}
+TEMPLATE_ONLY = ("hyperclovax_vision_v2", "inkling2", "minimax_m3_vl")
+
+
+def test_batch_d_types_train_by_convention_with_a_labelled_stand_in():
     import importlib.util
     from pathlib import Path
+
+    from vlmtune.supported_models import find_unsupported, get_model
 
     path = Path(__file__).resolve().parent.parent / "scripts" / "coverage_probe.py"
     spec = importlib.util.spec_from_file_location("coverage_probe", path)
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
-    for model_type in ("hyperclovax_vision_v2", "inkling2", "minimax_m3_vl"):
+    for model_type in TEMPLATE_ONLY:
         found = probe.probe(model_type)
         assert found["built"] == "default" and found["language"] == ["language_model"], model_type
         assert found["image_token_attr"] and not found["default_chat_template"], model_type
-        assert coverage.reason(model_type).startswith(coverage.NO_TEMPLATE), model_type
+    for model_type, model_id in BATCH_D.items():
+        entry = get_model(model_id)
+        assert entry.family_id in coverage.TRAINS[model_type] and model_type not in coverage.NOT_SUPPORTED
+        assert find_unsupported(entry.hf_path) is None
+        family = entry.family
+        assert {"reply_end", "system_prompt", "multi_turn"} <= set(family.derived), family.family_id
+        assert family.template_source.startswith("derived and checked at load (tiny model: stand-in ")
+        assert "searched 2026-12-07" in family.template_source
 
 
 # Issue 19, batch B: types once refused because their released template could not be read offline now train by

@@ -5,6 +5,7 @@ and `vlmtune validate --task dpo` / `vlmtune preview --task dpo`."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from vlmtune.apps import cli
 from vlmtune.data.formats import read_options
 from vlmtune.dpo.arguments import parse_dpo_args
 from vlmtune.dpo.data import record_to_pair
-from vlmtune.dpo.run import dpo, reference_cache_file
+from vlmtune.dpo.run import dpo, full_causal_attention, reference_cache_file
 from vlmtune.errors import DataError
 from vlmtune.supported_models import get_model
 
@@ -74,8 +75,14 @@ class Snapshot(TrainerCallback):
 
 @pytest.mark.parametrize(
     ("mode", "extra"),
-    [("lora", ()), ("full", ()), ("lora", ("--precompute_ref_log_probs", "true", "--loss_type", "ipo"))],
-    ids=["lora-adapters-off", "full-frozen-copy", "lora-precomputed-ipo"],
+    [
+        ("lora", ()),
+        ("full", ()),
+        ("lora", ("--precompute_ref_log_probs", "true", "--loss_type", "ipo")),
+        ("full", ("--prompt_once", "true")),
+        ("lora", ("--prompt_once", "true", "--precompute_ref_log_probs", "true")),
+    ],
+    ids=["lora-adapters-off", "full-frozen-copy", "lora-precomputed-ipo", "full-prompt-once", "lora-prompt-once-pre"],
 )
 def test_a_few_steps_change_trained_parameters_and_nothing_frozen(tmp_path, mode, extra):
     snapshot = Snapshot()
@@ -124,6 +131,8 @@ def test_cli_trains_on_pairs_and_chat_answers_from_the_output(tmp_path, capsys):
         (("--loss_type", "sigmoid", "sft", "--loss_weights", "1"), "--loss_weights has 1 value(s) for 2"),
         (("--label_smoothing", "0.5"), "--label_smoothing must be in [0, 0.5)"),
         (("--packing", "true"), "--packing is not supported by vlmtune dpo yet"),
+        (("--loss_type", "exo_pair"), "--loss_type exo_pair needs --label_smoothing above 0"),
+        (("--loss_type", "discopop", "--discopop_tau", "0"), "--discopop_tau must be positive"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, flag, message):
@@ -227,19 +236,48 @@ def test_preview_task_dpo_shows_both_trained_replies(tmp_path, capsys):
     assert [row["trained_spans"] for row in rows] == [["0<|im_end|>"], ["3<|im_end|>"]]
 
 
-def test_precomputed_reference_is_cached_and_read_back(tmp_path):
-    """The second run with the same data, checkpoint and arguments reads the reference log-probs from the cache
-    (proved by planting other values there), without a reference pass."""
+def test_precomputed_reference_is_cached_beside_the_data_and_read_back(tmp_path):
+    """The second run with the same data, checkpoint and arguments reads the reference log-probs from
+    `<data>.ref_logps/` (proved by planting other values there), without a reference pass."""
     argv = dpo_argv(tmp_path, "--precompute_ref_log_probs", "true", "--max_steps", "1")
     first = dpo(*parse_dpo_args(argv))
     args = parse_dpo_args(argv)
     cache = reference_cache_file(args[1].data_path, get_model("tiny-qwen2-vl"), args)
+    assert cache.parent == tmp_path / "pairs.jsonl.ref_logps"
     assert torch.equal(torch.load(cache), first.train_dataset.ref_logps)
     torch.save(first.train_dataset.ref_logps - 1.0, cache)
     second = dpo(*parse_dpo_args(argv))
     assert torch.equal(second.train_dataset.ref_logps, first.train_dataset.ref_logps - 1.0)
-    other = parse_dpo_args([*argv, "--model_max_length", "4096"])
-    assert reference_cache_file(other[1].data_path, get_model("tiny-qwen2-vl"), other) != cache
+
+
+def test_reference_cache_key_changes_with_data_model_and_settings(tmp_path):
+    argv = dpo_argv(tmp_path, "--precompute_ref_log_probs", "true")
+    entry = get_model("tiny-qwen2-vl")
+
+    def key(*extra):
+        args = parse_dpo_args([*argv, *extra])
+        return reference_cache_file(args[1].data_path, entry, args)
+
+    base = key()
+    assert key() == base  # the same data, checkpoint and settings: the same file
+    assert key("--loss_type", "ipo", "--beta", "0.5") == base  # the loss does not change the reference
+    assert key("--model_max_length", "4096") != base
+    assert key("--model_id", "tiny-llava-1.5") != base
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(data.read_text().replace('"chosen": "0"', '"chosen": "zero"'))
+    assert key() != base  # the data's bytes changed
+
+
+def test_reference_cache_falls_back_where_the_data_folder_cannot_be_written(tmp_path, monkeypatch, caplog):
+    argv = dpo_argv(tmp_path, "--precompute_ref_log_probs", "true")
+    (tmp_path / "pairs.jsonl.ref_logps").write_text("a file where the cache folder would go")
+    monkeypatch.setenv("VLMTUNE_CACHE", str(tmp_path / "cache"))
+    args = parse_dpo_args(argv)
+    with caplog.at_level("WARNING", logger="vlmtune"):
+        cache = reference_cache_file(args[1].data_path, get_model("tiny-qwen2-vl"), args)
+    assert cache.parent == tmp_path / "cache" / "ref_logps"
+    [message] = [record.getMessage() for record in caplog.records]
+    assert "cannot write beside the data" in message and "\n" not in message
 
 
 def test_bad_pairs_stop_the_run_unless_skipped(tmp_path, capsys):
@@ -252,3 +290,44 @@ def test_bad_pairs_stop_the_run_unless_skipped(tmp_path, capsys):
     assert "4 problem(s)" in err and "vlmtune validate --task dpo" in err and "Traceback" not in err
     trainer = dpo(*parse_dpo_args([*argv, "--skip_bad_samples", "true"]))
     assert len(trainer.train_dataset) == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "settings", "expected"),
+    [
+        ("Qwen2Config", {"use_sliding_window": False, "sliding_window": 4096}, True),
+        ("MistralConfig", {"sliding_window": 4096}, False),
+        ("MistralConfig", {"sliding_window": None}, True),
+        ("Gemma3TextConfig", {}, False),  # sliding-window layers between the global ones
+        ("Llama4TextConfig", {}, False),  # chunked attention
+    ],
+)
+def test_one_row_per_pair_only_where_every_layer_sees_all_earlier_tokens(config, settings, expected):
+    """A pair's one row carries its own 4-D mask, which would drop a model's sliding windows or chunks."""
+    import transformers
+
+    model = SimpleNamespace(config=getattr(transformers, config)(**settings))
+    assert full_causal_attention(model) == expected
+
+
+@pytest.mark.parametrize("mode", ["full", "lora"])
+def test_prompt_once_trains_the_same_parameters_as_two_rows(tmp_path, mode):
+    """--prompt_once (one row per pair here) changes how the work is laid out, not the gradients: 3 SGD steps
+    end at the same parameters as the default layout (float-order differences only)."""
+    runs = []
+    for prompt_once in ("false", "true"):
+        argv = dpo_argv(tmp_path, "--llm_mode", mode, "--max_steps", "3", "--optim", "sgd", "--learning_rate", "0.5")
+        argv += ["--lora_dropout", "0", "--train_projector", "true", "--prompt_once", prompt_once, "--seed", "1"]
+        argv += ["--output_dir", str(tmp_path / f"out-{prompt_once}")]
+        trainer = dpo(*parse_dpo_args(argv))
+        assert type(trainer.data_collator).__name__ == (
+            "SharedPromptCollator" if prompt_once == "true" else "PairCollator"
+        )
+        runs.append({n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad})
+        runs[-1]["_losses"] = torch.tensor([e["loss"] for e in trainer.state.log_history if "loss" in e])
+    losses = [run.pop("_losses") for run in runs]
+    assert len(set(losses[0].tolist())) == 3  # the parameters moved between the steps
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
+    assert runs[0].keys() == runs[1].keys()
+    for name, value in runs[0].items():  # 1e-5: float sums in another order, grown over 3 steps of lr 0.5
+        torch.testing.assert_close(runs[1][name], value, atol=1e-5, rtol=1e-4, msg=name)

@@ -29,10 +29,20 @@ DPO_CASES = [
     (("apo_zero",), None, 0.0),
     (("apo_down",), None, 0.0),
     (("sft",), None, 0.0),
+    (("exo_pair",), None, 1e-3),
+    (("exo_pair",), None, 0.2),
+    (("nca_pair",), None, 0.0),
+    (("aot",), None, 0.0),
+    (("aot",), None, 0.1),
+    (("aot_unpaired",), None, 0.0),
+    (("aot_unpaired",), None, 0.1),
+    (("discopop",), None, 0.0),
+    (("sigmoid_norm",), None, 0.0),
+    (("sigmoid_norm", "aot", "sft"), (1.0, 0.5, 0.2), 0.0),
     (("sigmoid", "sft"), (1.0, 0.5), 0.0),  # RPO
     (("sigmoid", "bco_pair", "sft"), (0.8, 0.2, 1.0), 0.0),  # MPO-style mix
 ]
-PAIRS = 3
+PAIRS = 4  # aot and aot_unpaired sort over the pairs: enough of them that the order matters
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +101,19 @@ def summed_logps(model, inputs: dict[str, torch.Tensor]) -> PairLogps:
 @pytest.mark.parametrize(("loss_type", "loss_weights", "label_smoothing"), DPO_CASES)
 @pytest.mark.parametrize("beta", [0.1, 0.5])
 def test_dpo_loss_equals_trl(trl_dpo, loss_type, loss_weights, label_smoothing, beta):
+    check_loss_equals_trl(trl_dpo, loss_type, loss_weights, label_smoothing, beta)
+
+
+@pytest.mark.parametrize("tau", [0.05, 0.5])
+def test_discopop_tau_equals_trl(trl_dpo, tau):
+    trl_dpo.args.discopop_tau = tau  # TRL reads it from its config at each step
+    try:
+        check_loss_equals_trl(trl_dpo, ("discopop",), None, 0.0, 0.1, discopop_tau=tau)
+    finally:
+        trl_dpo.args.discopop_tau = 0.05
+
+
+def check_loss_equals_trl(trl_dpo, loss_type, loss_weights, label_smoothing, beta, discopop_tau=0.05):
     trl_dpo.loss_types = list(loss_type)
     trl_dpo.loss_weights = list(loss_weights or [1.0] * len(loss_type))
     trl_dpo.beta, trl_dpo.label_smoothing = beta, label_smoothing
@@ -98,7 +121,7 @@ def test_dpo_loss_equals_trl(trl_dpo, loss_type, loss_weights, label_smoothing, 
     with torch.no_grad():
         expected = trl_dpo._compute_loss(trl_dpo.model, dict(inputs), return_outputs=False)
     reference = PairLogps(inputs["ref_chosen_logps"], inputs["ref_rejected_logps"], None, None)
-    settings = LossSettings(loss_type, tuple(trl_dpo.loss_weights), beta, label_smoothing)
+    settings = LossSettings(loss_type, tuple(trl_dpo.loss_weights), beta, label_smoothing, discopop_tau=discopop_tau)
     loss, (chosen_rewards, rejected_rewards) = preference_loss(
         summed_logps(trl_dpo.model, inputs), reference, settings
     )

@@ -247,6 +247,21 @@ RENDERED["dots3-note"] = (
 )  # the conversation has a system turn: no default one differs
 # --- end of issue 19, batch E ---
 
+# --- issue 19, batch D: stand-in templates of the tiny models (see each loader) ---
+REPLY_FORMAT["hyperclovax-vision-v2"] = REPLY_FORMAT["qwen2-vl"]  # stand-in: Qwen2-VL's template
+RENDERED["hyperclovax-vision-v2"] = RENDERED["qwen2-vl"]
+REPLY_FORMAT["inkling2"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's layout, images as the image token
+RENDERED["inkling2"] = RENDERED["qwen3-vl"].replace("<|vision_start|><|image_pad|><|vision_end|>", "<|unused_200054|>")
+REPLY_FORMAT["minimax-m3"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's layout, images as the image token
+RENDERED["minimax-m3"] = RENDERED["qwen3-vl"].replace("<|vision_start|><|image_pad|><|vision_end|>", "]<]image[>[")
+REPLY_FORMAT["ernie4.5-vl"] = REPLY_FORMAT["qwen2-vl"]  # stand-in: Qwen2-VL's layout in ERNIE's image brackets
+RENDERED["ernie4.5-vl"] = RENDERED["qwen2-vl"].replace(
+    "<|vision_start|><|image_pad|><|vision_end|>", "<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>"
+)
+REPLY_FORMAT["granite4-vision"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's layout, images as <image>
+RENDERED["granite4-vision"] = RENDERED["qwen3-vl"].replace("<|vision_start|><|image_pad|><|vision_end|>", "<image>")
+# --- end of issue 19, batch D ---
+
 # Families whose model reads images through cross-attention: one unexpanded token per image.
 CROSS_ATTENTION_IMAGES = {"llama-3.2-vision"}
 # Families whose released template refuses a system prompt together with images: the error it raises.

@@ -628,6 +628,6 @@ def test_dpo_form_round_trips_through_the_command_line_and_yaml(tmp_path):
     assert parse_dpo_args(["--config", str(config)]) == parse_dpo_args(argv)
     assert forms.check_argv(argv, "dpo") is None
     assert forms.check_argv([*argv, "--loss_type", "nope"], "dpo") == (
-        "vlmtune dpo: error: --loss_type 'nope' is not one of sigmoid, hinge, ipo, robust, bco_pair, sppo_hard, "
-        "apo_zero, apo_down, sft, simpo, orpo"
+        "vlmtune dpo: error: --loss_type 'nope' is not one of sigmoid, hinge, ipo, exo_pair, nca_pair, robust, "
+        "bco_pair, sppo_hard, aot, aot_unpaired, apo_zero, apo_down, discopop, sigmoid_norm, sft, simpo, orpo"
     )

@@ -250,6 +250,29 @@ NOT_SUPPORTED.update(
 # The rest of the 2026 generation (issue 19) waits on templates: a tiny model against an invented format proves
 # nothing (docs/architecture.md), so these stay NO_TEMPLATE until an outside copy of the released template exists.
 
+# --- issue 19, batch D: types once refused for their template alone now train by convention (a labelled stand-in in
+# the tiny model, the checkpoint's own template derived and checked at load) -----------------------------------------
+BATCH_D = {
+    "hyperclovax_vision_v2": ("hyperclovax-vision-v2",),
+    "inkling2": ("inkling2",),
+    "minimax_m3_vl": ("minimax-m3",),
+    "ernie4_5_vl_moe": ("ernie4.5-vl",),
+    "granite4_vision": ("granite4-vision",),
+}
+TRAINS.update(BATCH_D)
+for _trained in BATCH_D:
+    del NOT_SUPPORTED[_trained]
+# HunyuanOCR, the one checkpoint named for the type, is a document-OCR model prompted with fixed task instructions
+# (text spotting, document parsing, field extraction, translation: the HunyuanOCR README and candle's hunyuan-ocr
+# example), as paddleocr_vl and the other OCR types above: no conversations to train.
+NOT_SUPPORTED["hunyuan_vl"] = (
+    NO_CHAT_FORMAT,
+    "document OCR with task prompts (tencent/HunyuanOCR, the only checkpoint transformers names; its config "
+    "docstring: 'the dense-only, image-text-only variant used for OCR and document-understanding'); tried: the "
+    "default config does not build (TypeError: None ** float), a tiny config with rope_parameters builds and trains "
+    "a step, and HunYuanVLProcessor ships no template",
+)
+# --- end of issue 19, batch D ---
 # --- issue 19, batch E: omni models trained on images and video (their audio towers stay frozen) ---
 TRAINS.update(
     {

@@ -44,6 +44,7 @@ from vlmtune.loaders import (
     cosmos3_edge,
     deepseek_vl,
     dots3_note,
+    ernie4_5_vl_moe,
     exaone4_5,
     gemma3,
     gemma3n,
@@ -51,8 +52,11 @@ from vlmtune.loaders import (
     gemma4_unified,
     glm4v,
     glm46v,
+    granite4_vision,
+    hyperclovax_vision_v2,
     idefics2,
     idefics3,
+    inkling2,
     internvl,
     janus,
     lfm2_vl,
@@ -65,6 +69,7 @@ from vlmtune.loaders import (
     llava_next_video,
     llava_onevision,
     minicpmv4_6,
+    minimax_m3_vl,
     mistral3,
     mistral_large4,
     mllama,
@@ -1353,6 +1358,107 @@ register_family(
 )
 register_model("dots3-note-prev", "dots3-note", "dots-studio/dots3-note-prev")
 # --- end of issue 19, batch E ---
+
+
+# --- issue 19, batch D ---------------------------------------------------------------------------------------------
+# Conventional records; each tiny model carries a labelled stand-in template (its loader says which and why), and a
+# real checkpoint trains with its own, derived and checked at load (`vlmtune check`).
+
+# https://huggingface.co/naver-hyperclovax/HyperCLOVAX-SEED-Think-32B
+register_family(
+    conventional_family(
+        "hyperclovax-vision-v2",
+        build_tiny=hyperclovax_vision_v2.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen2-VL's template, whose media markers this "
+            "processor expands; no copy of HyperCLOVAX-SEED-Think-32B's found, searched 2026-12-07)"
+        ),
+        notes=(
+            "Qwen2.5-VL's vision tower, a linear projector, a HyperCLOVA X language model; vLLM 0.32 implements "
+            "HCXVisionV2ForCausalLM (not run here)"
+        ),
+    )
+)
+register_model("hyperclovax-seed-think-32b", "hyperclovax-vision-v2", "naver-hyperclovax/HyperCLOVAX-SEED-Think-32B")
+# https://huggingface.co/thinkingmachines/Inkling-2-Small-MXFP8
+register_family(
+    conventional_family(
+        "inkling2",
+        build_tiny=inkling2.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's ChatML layout with this processor's image "
+            "token; no copy of Inkling-2's or a sibling's template found, searched 2026-12-07)"
+        ),
+        notes=(
+            "MoE with sliding and full attention, short convolutions (no packing); images at their own size, one "
+            "token per 40-pixel tile; the named checkpoint's experts are MXFP8; vLLM 0.32: not implemented (its "
+            "Inkling classes are the audio-vision inkling_mm_model type)"
+        ),
+    )
+)
+register_model("inkling-2-small", "inkling2", "thinkingmachines/Inkling-2-Small-MXFP8")
+# https://huggingface.co/MiniMaxAI/MiniMax-M3
+register_family(
+    conventional_family(
+        "minimax-m3",
+        build_tiny=minimax_m3_vl.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's ChatML layout with this processor's image "
+            "token, no video part; no copy of MiniMax-M3's found, searched 2026-12-07)"
+        ),
+        notes=(
+            "MoE with full and block-sparse attention (a lightning indexer); vLLM 0.32 implements "
+            "MiniMaxM3SparseForConditionalGeneration (not run here)"
+        ),
+    )
+)
+register_model("minimax-m3", "minimax-m3", "MiniMaxAI/MiniMax-M3")
+# https://huggingface.co/baidu/ERNIE-4.5-VL-28B-A3B-PT (its moe_mm_token_type_ids are batched as a token row by the
+# shared collator: vlmtune.collators.base.SEQUENCE_KEYS)
+register_family(
+    conventional_family(
+        "ernie4.5-vl",
+        build_tiny=ernie4_5_vl_moe.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen2-VL's ChatML layout with ERNIE's image brackets, "
+            "no video part; the one copy found of ERNIE-4.5-VL's, in transformers' convert_ernie4_5_vl_moe_to_hf.py, "
+            "is unusable (whitespace inside its literals, '<|end_of_sentence |>'), searched 2026-12-07)"
+        ),
+        notes=(
+            "separate text and vision experts (each token's group from the processor); 3D rotary positions; "
+            "vLLM 0.32 implements Ernie4_5_VLMoeForConditionalGeneration (not run here)"
+        ),
+    )
+)
+register_model("ernie-4.5-vl-28b-a3b", "ernie4.5-vl", "baidu/ERNIE-4.5-VL-28B-A3B-PT")
+# https://huggingface.co/ibm-granite/granite-vision-4.1-4b (named in transformers' granite4_vision.md)
+register_family(
+    conventional_family(
+        "granite4-vision",
+        build_tiny=granite4_vision.build_tiny,
+        # LLaVA-NeXT's tiling: a batch's images have different tile counts, padded by LLaVA-NeXT's collator.
+        collator=LlavaNextCollator,
+        # Two sets of window Q-Former projectors (DeepStack injection), neither of a conventional name; the row
+        # separator image_newline is a bare parameter (frozen, as llava-next's).
+        modules=ModulePrefixes(
+            vision_encoder=("model.vision_tower",),
+            vision_projector=("model.layerwise_projectors", "model.spatial_projectors"),
+            llm=("model.language_model", "lm_head"),
+            others=("model.image_newline",),
+        ),
+        template_source=(
+            "derived and checked at load (tiny model: stand-in Qwen3-VL's ChatML layout with this processor's "
+            "<image>, no video part; no copy of Granite Vision 4.1's template found, searched 2026-12-07)"
+        ),
+        notes=(
+            "document extraction (charts, tables, key-value pairs; task tags as prompts); LLaVA-NeXT tiling with "
+            "DeepStack projectors into several LM layers; vLLM 0.32 implements Granite4VisionForConditionalGeneration "
+            "(not run here)"
+        ),
+    )
+)
+register_model("granite-vision-4.1-4b", "granite4-vision", "ibm-granite/granite-vision-4.1-4b")
+# --- end of issue 19, batch D ---
 
 
 # --- unsupported families ---------------------------------------------------------------------------------

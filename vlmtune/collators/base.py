@@ -51,8 +51,16 @@ MEDIA_TOKEN_ATTRIBUTES = (
     "fake_image_token_id",
     "global_image_token_id",
 )
-# Keys whose tensors run along the token sequence: padded and truncated with input_ids.
-SEQUENCE_KEYS = ("input_ids", "labels", "attention_mask", "mm_token_type_ids", "token_type_ids")
+# Keys whose tensors run along the token sequence: padded and truncated with input_ids. ERNIE 4.5 VL's processor
+# also returns moe_mm_token_type_ids, each token's expert group (0: text, as the padding is).
+SEQUENCE_KEYS = (
+    "input_ids",
+    "labels",
+    "attention_mask",
+    "mm_token_type_ids",
+    "token_type_ids",
+    "moe_mm_token_type_ids",
+)
 # The processors' pixel tensors of images and of videos.
 PIXEL_KEYS = ("pixel_values", "pixel_values_videos")
 

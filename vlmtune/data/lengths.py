@@ -12,9 +12,9 @@ dataset) before the first step. Here a length is estimated without decoding a pi
   per-size count (`_get_num_multimodal_tokens`, the count transformers keeps for vLLM; there is no public
   one), else by processing one blank image of that size (once per distinct size). Exact for most families
   (`tests/test_lengths.py`); a few tokens per image off where a processor's count leaves out the text around
-  the image tokens (Gemma 3 / 3n / 4, LFM2-VL, Llama 3.2 Vision, Muse Glimmer; Idefics2's processor writes a space
-  after an image that text follows), and multi-image LLaVA-OneVision samples are overestimated (counted as anyres
-  tiles);
+  the image tokens (Gemma 3 / 3n / 4, LFM2-VL, Llama 3.2 Vision, Muse Glimmer, MiniMax-M3; Idefics2's processor
+  writes a space after an image that text follows), and multi-image LLaVA-OneVision samples are overestimated
+  (counted as anyres tiles);
 - videos: a documented approximation, a sample with a video counts as `model_max_length` (it is long, so it
   is grouped with the longest samples).
 
@@ -117,8 +117,12 @@ def length_cache_file(data_path: str, settings: dict[str, Any]) -> Path | None:
         sort_keys=True,
         default=str,
     )
-    root = Path(os.environ.get("VLMTUNE_CACHE") or Path.home() / ".cache" / "vlmtune")
-    return root / "lengths" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    return cache_root() / "lengths" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
+def cache_root() -> Path:
+    """vlmtune's cache folder: $VLMTUNE_CACHE, default ~/.cache/vlmtune."""
+    return Path(os.environ.get("VLMTUNE_CACHE") or Path.home() / ".cache" / "vlmtune")
 
 
 def cached_lengths(samples: list[Sample], collator: Any, cache_file: Path | None) -> list[int]:

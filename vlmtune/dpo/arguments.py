@@ -40,16 +40,34 @@ class DPOArguments:
     )
     label_smoothing: float = field(
         default=0.0,
-        metadata={"help": "The assumed probability that a pair's labels are flipped (robust, simpo); in [0, 0.5)."},
+        metadata={
+            "help": "The assumed probability that a pair's labels are flipped (robust, exo_pair, aot, simpo); "
+            "in [0, 0.5)."
+        },
     )
     simpo_gamma: float = field(
         default=0.5, metadata={"help": "SimPO's target reward margin (loss_type simpo; TRL's CPOConfig default)."}
+    )
+    discopop_tau: float = field(
+        default=0.05,
+        metadata={
+            "help": "DiscoPOP's temperature: how sharply the margin blends its two losses (loss_type discopop)."
+        },
+    )
+    prompt_once: bool = field(
+        default=False,
+        metadata={
+            "help": "Run each pair's prompt through the model once: one row per pair (the prompt, the chosen reply, "
+            "the rejected reply masked from it) where the family packs, else the prompt's media encoded once. The "
+            "same log-probs (tests/test_dpo_logps.py), about 1.3x the default's pairs/s on tiny-qwen2-vl "
+            "(docs/benchmarks.md)."
+        },
     )
     precompute_ref_log_probs: bool = field(
         default=False,
         metadata={
             "help": "Compute the reference's log-probs of every pair once, before training (no reference forward "
-            "in the steps; a frozen copy is freed after), cached in $VLMTUNE_CACHE/ref_logps for the next run."
+            "in the steps; a frozen copy is freed after), cached beside the data (<data>.ref_logps/) for the next run."
         },
     )
 
@@ -67,6 +85,10 @@ class DPOArguments:
             raise ArgumentError("--beta must be positive")
         if not 0 <= self.label_smoothing < 0.5:
             raise ArgumentError("--label_smoothing must be in [0, 0.5)")
+        if "exo_pair" in self.loss_type and self.label_smoothing == 0:
+            raise ArgumentError("--loss_type exo_pair needs --label_smoothing above 0 (the EXO paper uses 1e-3)")
+        if self.discopop_tau <= 0:
+            raise ArgumentError("--discopop_tau must be positive")
 
     def loss_settings(self) -> LossSettings:
         return LossSettings(
@@ -75,6 +97,7 @@ class DPOArguments:
             beta=self.beta,
             label_smoothing=self.label_smoothing,
             simpo_gamma=self.simpo_gamma,
+            discopop_tau=self.discopop_tau,
         )
 
 

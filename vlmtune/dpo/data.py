@@ -25,6 +25,8 @@ from typing import Any
 import torch
 
 from vlmtune.arguments import DataArguments
+from vlmtune.collators.base import IGNORE_INDEX, SEQUENCE_KEYS
+from vlmtune.core.packing import PackingCollator
 from vlmtune.data.checks import MediaChecks, Report, check_family, count_records, data_options, path_warnings
 from vlmtune.data.formats import ReadOptions, iter_records, problem_list, record_to_sample
 from vlmtune.datasets import ASSISTANT, IMAGE_PLACEHOLDER, Sample, Turn, encode_with_media, load_media
@@ -229,3 +231,88 @@ class PairCollator:
             ref = torch.stack([item["ref_logps"] for item in items])
             batch["ref_chosen_logps"], batch["ref_rejected_logps"] = ref[:, 0], ref[:, 1]
         return batch
+
+
+class SharedPromptCollator:
+    """Each pair as ONE row: the prompt once, the chosen reply after it, then the rejected reply, which sees the
+    prompt but not the chosen reply (a 4-D mask). The prompt's tokens and media go through the model once per
+    pair, not twice, and a row is the prompt plus both replies rather than two padded conversations.
+
+    The rejected reply's positions continue from the prompt's (Qwen-VL: its 3-D positions, from the model's
+    `get_rope_index`, as `vlmtune.core.packing` computes them), so each reply sees exactly what it would see in a
+    conversation of its own. Each trained token comes with the position whose logits predict it (`pair_sources`:
+    the previous token, or for the rejected reply's first token the prompt's last), its label (`pair_targets`)
+    and its side (`pair_sides`: 0 chosen, 1 rejected, -1 none), which `vlmtune.dpo.trainer.reply_logps` sums.
+    Used for the families whose record says they pack (their masks are plain causal ones) with eager or sdpa
+    attention; `tests/test_dpo_logps.py` checks the log-probs against each conversation alone."""
+
+    def __init__(self, collator, rope_index=None):
+        self.collator = collator
+        self.positions = PackingCollator(collator, rope_index).positions
+
+    def __call__(self, items: list[dict]) -> dict:
+        rows = [self.pair_row(item["chosen"], item["rejected"]) for item in items]
+        width = max(len(row["input_ids"]) for row in rows)
+        trained = max(len(row["pair_targets"]) for row in rows)
+        fills = {"input_ids": self.collator.pad_token_id, "pair_sides": -1}
+        batch = {}
+        for key in rows[0]:
+            if key != "pair_mask":
+                size = trained if key.startswith("pair_") else width
+                batch[key] = torch.stack([pad_last(row[key], size, fills.get(key, 0)) for row in rows])
+        if batch["position_ids"].dim() == 3:  # Qwen-VL's [4, rows, width]: text positions, then time/height/width
+            batch["position_ids"] = batch["position_ids"].transpose(0, 1)
+        batch["pair_mask"] = torch.stack([pad_mask(row["pair_mask"], width) for row in rows])
+        batch.update(self.collator.merge_all_media([item["chosen"] for item in items]))
+        if "ref_logps" in items[0]:
+            ref = torch.stack([item["ref_logps"] for item in items])
+            batch["ref_chosen_logps"], batch["ref_rejected_logps"] = ref[:, 0], ref[:, 1]
+        return batch
+
+    def pair_row(self, chosen: dict, rejected: dict) -> dict[str, torch.Tensor]:
+        """One pair's row: the chosen conversation, then the rejected one's tokens after the shared prompt."""
+        shared = shared_prompt_length(chosen, rejected)
+        length, tail = len(chosen["input_ids"]), len(rejected["input_ids"]) - shared
+        row = {}
+        for key in SEQUENCE_KEYS:
+            if key in chosen and key not in ("labels", "attention_mask"):
+                row[key] = torch.cat([chosen[key], rejected[key][shared:]])
+        positions = self.positions(chosen)  # [length] or [4, length]
+        after = positions[..., shared - 1 : shared] + 1 + torch.arange(tail)
+        row["position_ids"] = torch.cat([positions, after], dim=-1)
+        sources, targets, sides = [], [], []
+        for side, labels, offset in ((0, chosen["labels"], 0), (1, rejected["labels"], length - shared)):
+            for index in (labels != IGNORE_INDEX).nonzero().flatten().tolist():
+                at = index + offset  # where this token sits in the row
+                sources.append(shared - 1 if side and index == shared else at - 1)
+                targets.append(int(labels[index]))
+                sides.append(side)
+        row["pair_sources"], row["pair_targets"] = torch.tensor(sources), torch.tensor(targets)
+        row["pair_sides"] = torch.tensor(sides)
+        allowed = torch.ones(length + tail, length + tail, dtype=torch.bool).tril()
+        allowed[length:, shared:length] = False  # the rejected reply does not see the chosen one
+        row["pair_mask"] = allowed
+        return row
+
+
+def shared_prompt_length(chosen: dict, rejected: dict) -> int:
+    """How many leading tokens the two conversations share, up to the first trained token of either."""
+    ids = chosen["input_ids"], rejected["input_ids"]
+    limit = min(len(ids[0]), len(ids[1]))
+    differ = (ids[0][:limit] != ids[1][:limit]).nonzero()
+    common = int(differ[0]) if len(differ) else limit
+    first = [int((f["labels"] != IGNORE_INDEX).nonzero()[0]) for f in (chosen, rejected)]
+    return min(common, *first)
+
+
+def pad_last(values: torch.Tensor, size: int, fill: int) -> torch.Tensor:
+    """Right-pad the last dimension to `size`."""
+    extra = size - values.shape[-1]
+    return torch.cat([values, values.new_full((*values.shape[:-1], extra), fill)], dim=-1) if extra else values
+
+
+def pad_mask(allowed: torch.Tensor, size: int) -> torch.Tensor:
+    """[1, size, size]: the row's mask, padding tokens seeing only themselves (no row of the softmax is empty)."""
+    out = torch.eye(size, dtype=torch.bool)
+    out[: len(allowed), : len(allowed)] = allowed
+    return out[None]

@@ -3,12 +3,13 @@
     policy = PairLogps(chosen=..., rejected=..., chosen_tokens=..., rejected_tokens=...)   # summed over trained tokens
     loss, rewards = preference_loss(policy, reference, LossSettings(loss_type=("sigmoid",), beta=0.1))
 
-DPO's loss types (`DPOTrainer._compute_loss`): sigmoid, hinge, ipo, robust, bco_pair, sppo_hard, apo_zero,
-apo_down and sft, several at once weighted by `loss_weights` (`sigmoid` + `sft` is RPO). Reference-free:
-`simpo` (TRL's CPOTrainer with loss_type="simpo": length-averaged log-probs, a target margin gamma) and `orpo`
-(TRL's experimental ORPOTrainer: the chosen reply's NLL plus beta times the log-odds-ratio term). TRL's CPO-SimPO
-(`cpo_alpha` > 0) is `simpo` + `sft` with weights (1, cpo_alpha). tests/test_dpo_loss.py checks each type against
-TRL's own code on the same tensors; the code is ours.
+DPO's loss types (`DPOTrainer._compute_loss`): sigmoid, hinge, ipo, exo_pair, nca_pair, robust, bco_pair,
+sppo_hard, aot, aot_unpaired, apo_zero, apo_down, discopop, sft and sigmoid_norm, several at once weighted by
+`loss_weights` (`sigmoid` + `sft` is RPO); aot and aot_unpaired sort over the pairs of a batch (per process).
+Reference-free: `simpo` (TRL's CPOTrainer with loss_type="simpo": length-averaged log-probs, a target margin
+gamma) and `orpo` (TRL's experimental ORPOTrainer: the chosen reply's NLL plus beta times the log-odds-ratio term).
+TRL's CPO-SimPO (`cpo_alpha` > 0) is `simpo` + `sft` with weights (1, cpo_alpha). tests/test_dpo_loss.py checks
+each type against TRL's own code on the same tensors; the code is ours.
 """
 
 from __future__ import annotations
@@ -19,7 +20,22 @@ import torch
 import torch.nn.functional as F
 
 # Loss types that compare the policy with the reference model; the others need no reference forward.
-REFERENCE_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "apo_zero", "apo_down")
+REFERENCE_LOSS_TYPES = (
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sigmoid_norm",
+)
 REFERENCE_FREE_LOSS_TYPES = ("sft", "simpo", "orpo")
 LOSS_TYPES = REFERENCE_LOSS_TYPES + REFERENCE_FREE_LOSS_TYPES
 
@@ -31,6 +47,7 @@ class LossSettings:
     beta: float = 0.1
     label_smoothing: float = 0.0
     simpo_gamma: float = 0.5
+    discopop_tau: float = 0.05
 
     @property
     def needs_reference(self) -> bool:
@@ -77,11 +94,31 @@ def sequence_loss(name: str, policy: PairLogps, reference: PairLogps | None, set
         return -F.logsigmoid(beta * delta)
     if name == "hinge":
         return torch.relu(1 - beta * delta)
-    if name == "ipo":  # per-token log-ratios (TRL's normalisation, confirmed with the IPO authors)
+    if name in ("ipo", "sigmoid_norm"):  # per-token log-ratios (TRL's normalisation, confirmed with IPO's authors)
         mean_delta = chosen_ratio / policy.chosen_tokens.clamp(min=1) - rejected_ratio / policy.rejected_tokens.clamp(
             min=1
         )
-        return (mean_delta - 1 / (2 * beta)) ** 2
+        return (mean_delta - 1 / (2 * beta)) ** 2 if name == "ipo" else -F.logsigmoid(beta * mean_delta)
+    if name == "exo_pair":  # KL(softmax of the two rewards || (1 - eps, eps)), the EXO paper's pair form
+        eps = torch.tensor(smoothing, dtype=delta.dtype, device=delta.device)
+        win, lose = beta * delta, -beta * delta
+        return torch.sigmoid(win) * (F.logsigmoid(win) - torch.log1p(-eps)) + torch.sigmoid(lose) * (
+            F.logsigmoid(lose) - torch.log(eps)
+        )
+    if name == "nca_pair":
+        chosen_reward, rejected_reward = beta * chosen_ratio, beta * rejected_ratio
+        return -F.logsigmoid(chosen_reward) - 0.5 * F.logsigmoid(-chosen_reward) - 0.5 * F.logsigmoid(-rejected_reward)
+    if name in ("aot", "aot_unpaired"):  # optimal transport: the sorted margins of the batch, matched in order
+        if name == "aot":
+            policy_margins = torch.sort(policy.chosen - policy.rejected, dim=0).values
+            sorted_delta = policy_margins - torch.sort(reference.chosen - reference.rejected, dim=0).values
+        else:
+            sorted_delta = torch.sort(chosen_ratio, dim=0).values - torch.sort(rejected_ratio, dim=0).values
+        return -F.logsigmoid(beta * sorted_delta) * (1 - smoothing) - F.logsigmoid(-beta * sorted_delta) * smoothing
+    if name == "discopop":  # a logistic and an exponential loss, blended by the margin
+        logits = beta * delta
+        blend = torch.sigmoid(logits / settings.discopop_tau)
+        return -F.logsigmoid(logits) * (1 - blend) + torch.exp(-logits) * blend
     if name == "robust":
         clean = -(1 - smoothing) * F.logsigmoid(beta * delta)
         flipped = -smoothing * F.logsigmoid(-beta * delta)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -14,9 +17,10 @@ from transformers import TrainerCallback
 from vlmtune.arguments import DataArguments, ModelArguments, TrainingArguments
 from vlmtune.collators.base import VLMCollator
 from vlmtune.core.modeling import checkpoint_path
-from vlmtune.data.lengths import length_cache_file
+from vlmtune.core.packing import multimodal_rope_index
+from vlmtune.data.lengths import cache_root
 from vlmtune.dpo.arguments import DPOArguments
-from vlmtune.dpo.data import PairCollator, PairDataset, PreferencePair, read_pairs
+from vlmtune.dpo.data import PairCollator, PairDataset, PreferencePair, SharedPromptCollator, read_pairs
 from vlmtune.dpo.trainer import DPOTrainer
 from vlmtune.errors import ArgumentError
 from vlmtune.pipeline import (
@@ -27,7 +31,7 @@ from vlmtune.pipeline import (
     save_outputs,
     trainer_parts,
 )
-from vlmtune.supported_models import ModelEntry
+from vlmtune.supported_models import Family, ModelEntry
 
 logger = logging.getLogger("vlmtune")
 
@@ -89,6 +93,8 @@ def dpo_trainer(
     reference pass over the pairs runs now."""
     model_args, data_args, training_args, dpo_args = args
     family = entry.family
+    # Before PEFT wraps the model (its rotary index is read here).
+    batcher = pair_batcher(model, family, collator) if dpo_args.prompt_once else PairCollator(collator)
     model, part_lrs = make_trainable(model, family, model_args, training_args)
     settings = dpo_args.loss_settings()
     reference = None
@@ -99,7 +105,6 @@ def dpo_trainer(
     eval_dataset = (
         PairDataset(eval_pairs, collator.encode, family.to_load_image, data_args.num_frames) if eval_pairs else None
     )
-    batcher = PairCollator(collator)
     trainer = DPOTrainer(
         model=model,
         args=training_args,
@@ -111,6 +116,7 @@ def dpo_trainer(
         **trainer_parts(entry, data_args, part_lrs),
         loss_settings=settings,
         reference=reference,
+        share_media=dpo_args.prompt_once,
     )
     if dpo_args.precompute_ref_log_probs and settings.needs_reference:
         for each, path in ((dataset, data_args.data_path), (eval_dataset, data_args.eval_data_path)):
@@ -123,22 +129,64 @@ def dpo_trainer(
     return trainer
 
 
+def pair_batcher(model, family: Family, collator: VLMCollator) -> PairCollator | SharedPromptCollator:
+    """One row per pair (the prompt once, both replies after it) for the families that pack, whose attention is
+    a plain causal mask that a 4-D one can replace (eager, sdpa); else the chosen rows then the rejected ones."""
+    # transformers keeps the resolved kernel in this config attribute; there is no public accessor.
+    if family.packing and model.config._attn_implementation in ("eager", "sdpa") and full_causal_attention(model):
+        return SharedPromptCollator(collator, multimodal_rope_index(model))
+    return PairCollator(collator)
+
+
+def full_causal_attention(model) -> bool:
+    """Whether every layer attends to all earlier tokens: a custom 4-D mask replaces the model's own, so sliding
+    windows (Mistral, Gemma) or chunks (Llama 4) would be lost on sequences longer than them."""
+    text = model.config.get_text_config()
+    layer_types = getattr(text, "layer_types", None)
+    if layer_types:
+        return all(kind == "full_attention" for kind in layer_types)
+    return not (getattr(text, "sliding_window", None) and getattr(text, "use_sliding_window", True))
+
+
 def reference_cache_file(data_path: str, entry: ModelEntry, args: tuple) -> Path | None:
-    """Where the reference log-probs of `data_path` are kept ($VLMTUNE_CACHE/ref_logps/<key>.pt), keyed by the data
-    file, the starting checkpoint (its weight files' sizes and times), every model and data argument and the
-    training precision; None when the data is not one file."""
+    """Where the reference log-probs of `data_path` are kept: beside the data (`<data>.ref_logps/<key>.pt`), or
+    in $VLMTUNE_CACHE/ref_logps/ where that cannot be written (said in one line); None when the data is not one
+    file (e.g. a Hugging Face dataset). The key hashes the data file's bytes, the starting checkpoint (its weight
+    files' names, sizes and times), every model and data argument and the training precision: a change to any of
+    them computes the log-probs again. The media files the data names are not hashed."""
+    if not os.path.isfile(data_path):
+        return None
     model_args, data_args, training_args, _ = args
     folder = Path(checkpoint_path(entry, model_args.model_local_path))
     weights = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.glob("*.safetensors"))]
     settings = {
         "kind": "dpo reference log-probs",
+        "data": file_sha256(data_path),
         "checkpoint": [str(folder), weights],
         "model": dataclasses.asdict(model_args),
-        "data": {k: v for k, v in dataclasses.asdict(data_args).items() if k not in ("data_path", "eval_data_path")},
+        "data_args": {
+            k: v for k, v in dataclasses.asdict(data_args).items() if k not in ("data_path", "eval_data_path")
+        },
         "precision": [training_args.bf16, training_args.fp16],
     }
-    key_file = length_cache_file(data_path, settings)
-    return None if key_file is None else key_file.parent.parent / "ref_logps" / f"{key_file.stem}.pt"
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    beside = Path(f"{data_path}.ref_logps")
+    try:  # a real write, not a permission check: root passes those, a read-only mount does not
+        beside.mkdir(exist_ok=True)
+        tempfile.TemporaryFile(dir=beside).close()
+    except OSError as error:
+        fallback = cache_root() / "ref_logps"
+        logger.warning("cannot write beside the data (%s); reference log-probs cached in %s", error, fallback)
+        return fallback / f"{key}.pt"
+    return beside / f"{key}.pt"
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cached_reference(trainer: DPOTrainer, dataset: PairDataset, batcher, batch_size: int, cache: Path | None):

@@ -25,7 +25,7 @@ from vlmtune.datasets import Sample, load_media
 # Keys of the processor output that run along the tokens: extended over the completion for the training
 # forward. Token type ids get the value a trained reply token has (`VLMCollator.reply_token_type_id`); Mllama's
 # cross-attention mask repeats its last row, as generation extends it.
-TOKEN_TYPE_KEYS = ("token_type_ids", "mm_token_type_ids")
+TOKEN_TYPE_KEYS = ("token_type_ids", "mm_token_type_ids", "moe_mm_token_type_ids")
 REPEATED_KEYS = ("cross_attention_mask",)
 
 

@@ -77,6 +77,7 @@ DPO_FIELDS = [  # the DPO tab's: model_id and model_local_path are the Model tab
     "beta",
     "label_smoothing",
     "precompute_ref_log_probs",
+    "prompt_once",
     "learning_rate",
     "num_train_epochs",
     "max_steps",
