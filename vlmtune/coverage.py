@@ -295,13 +295,13 @@ NOT_SUPPORTED["nemotron_h_omni"] = (
     "reply, so no prefix of a conversation ends where a reply starts: no stand-in can be checked; " + SEARCHED,
 )
 NOT_SUPPORTED["inkling_mm_model"] = (
-    NO_TEMPLATE,
+    NO_FAMILY_YET,
     "thinkingmachines/Inkling (InklingForConditionalGeneration: language_model + vision_tower + audio_tower; the "
-    "default config builds on the meta device, but the vision tower is encoder layers + a final norm with no "
-    "projector of a conventional name, so parts need a record); InklingProcessor ships no template and names "
-    "<|unused_200054|> as image token behind <|content_image|>; public runtimes name its message tokens "
-    "(<|message_user|>, <|message_model|>, <|content_text|>, <|end_message|>, a reasoning-effort system turn) but no "
-    "copy of the template itself was found, nor a sibling's (inkling2 is refused for the same reason); " + SEARCHED,
+    "default config builds on the meta device); the vision tower is a stack of space-to-depth projections whose last "
+    "one (encoder_layers[num_hidden_layers - 1]) maps into the language model's width: the projector, at an index "
+    "the config decides, which neither the convention's names nor a fixed record's prefixes can name (records have "
+    "no config-derived parts yet); InklingProcessor ships no template (images as <|content_image|> + "
+    "<|unused_200054|> tokens), so its tiny model would carry inkling2's stand-in (Qwen3-VL's layout); " + SEARCHED,
 )
 # --- end of issue 19, batch E ---
 
