@@ -34,6 +34,7 @@ PER_ROW = {
     "qwen3-vl",
     "qwen3-vl-moe",
 }
+PER_ROW |= {"qwen3-omni"}  # issue 19, batch E: the thinker's vision tower has Qwen3-VL's deepstack
 
 
 def tiny_id(family_id: str) -> str:

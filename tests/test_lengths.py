@@ -24,6 +24,7 @@ from vlmtune.train import train
 APPROXIMATE = {"gemma3", "gemma3n", "gemma4", "idefics2", "lfm2-vl", "llama-3.2-vision", "llava-onevision"}
 APPROXIMATE |= {"muse-glimmer"}  # issue 19, batch C: <|image_start|> / <|image_end|> around each image's tokens
 APPROXIMATE |= {"minimax-m3"}  # issue 19, batch D: ]<]start of image[>[ / ]<]end of image[>[ around them
+APPROXIMATE |= {"muse-spark", "gemma4-unified"}  # issue 19, batch E: as muse-glimmer and gemma4
 
 
 def mixed_samples(folder, family) -> list[Sample]:

@@ -228,6 +228,24 @@ REPLY_FORMAT["minicpm-v4.6"] = REPLY_FORMAT["minicpm-v4.7"] = REPLY_FORMAT["qwen
 RENDERED["minicpm-v4.6"] = RENDERED["minicpm-v4.7"] = RENDERED["qwen3-vl"].replace(
     "<|vision_start|><|image_pad|><|vision_end|>", "<|image_pad|>"
 )
+# --- issue 19, batch E: omni models (images and video; audio towers frozen), their tiny models' stand-ins ---
+REPLY_FORMAT["muse-spark"] = REPLY_FORMAT["muse-glimmer"]  # stand-in: muse-glimmer's (Llama 4's, images as <|patch|>)
+RENDERED["muse-spark"] = RENDERED["muse-glimmer"]
+REPLY_FORMAT["gemma4-unified"] = REPLY_FORMAT["gemma4"]  # stand-in: gemma4's template, the same processor tokens
+RENDERED["gemma4-unified"] = RENDERED["gemma4"]
+# Qwen Omni stand-in: Qwen2-VL's template, images as the Omni processor's markers.
+REPLY_FORMAT["qwen2.5-omni"] = REPLY_FORMAT["qwen2-vl"]
+RENDERED["qwen2.5-omni"] = RENDERED["qwen2-vl"].replace(
+    "<|vision_start|><|image_pad|><|vision_end|>", "<|vision_bos|><|IMAGE|><|vision_eos|>"
+)
+REPLY_FORMAT["qwen3-omni"] = REPLY_FORMAT["qwen3-vl"]  # stand-in: Qwen3-VL's template, the Omni markers
+RENDERED["qwen3-omni"] = RENDERED["qwen2.5-omni"]
+REPLY_FORMAT["dots3-note"] = "{reply}<|endofassistant|>"  # stand-in: dots.ocr's layout (ms-swift)
+RENDERED["dots3-note"] = (
+    "<|system|>Be brief.<|endofsystem|>\n<|user|><|img|><|imgpad|><|endofimg|>Which digit?<|endofuser|><|assistant|>7"
+    "<|endofassistant|><|user|>Sure?<|endofuser|><|assistant|>Yes.<|endofassistant|>"
+)  # the conversation has a system turn: no default one differs
+# --- end of issue 19, batch E ---
 
 # --- issue 19, batch D: stand-in templates of the tiny models (see each loader) ---
 REPLY_FORMAT["hyperclovax-vision-v2"] = REPLY_FORMAT["qwen2-vl"]  # stand-in: Qwen2-VL's template

@@ -28,6 +28,7 @@ MOE_FAMILIES = [
     "mistral-large4",
     "step3.7",
 ]
+MOE_FAMILIES += ["muse-spark", "qwen3-omni", "dots3-note"]  # issue 19, batch E
 
 
 def collator_of(family_id, load_tiny):
@@ -138,6 +139,7 @@ def test_moe_lora_with_dropout_says_the_experts_get_no_adapters(caplog):
 
 # The outputs of Aria, Mistral Large 4 and Step 3.7 carry no load-balancing loss in transformers (like Llama 4's).
 NO_AUX_LOSS = ("aria", "mistral-large4", "step3.7")
+NO_AUX_LOSS += ("muse-spark", "dots3-note")  # issue 19, batch E: neither output carries one either
 
 
 @pytest.mark.parametrize("family_id", [family_id for family_id in MOE_FAMILIES if family_id not in NO_AUX_LOSS])

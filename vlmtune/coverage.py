@@ -273,6 +273,37 @@ NOT_SUPPORTED["hunyuan_vl"] = (
     "a step, and HunYuanVLProcessor ships no template",
 )
 # --- end of issue 19, batch D ---
+# --- issue 19, batch E: omni models trained on images and video (their audio towers stay frozen) ---
+TRAINS.update(
+    {
+        "dots3_note": ("dots3-note",),
+        "gemma4_unified": ("gemma4-unified",),
+        "muse_spark": ("muse-spark",),
+        "qwen2_5_omni_thinker": ("qwen2.5-omni",),
+        "qwen3_omni_moe_thinker": ("qwen3-omni",),
+    }
+)
+for _trained in ("dots3_note", "gemma4_unified", "muse_spark", "qwen2_5_omni_thinker", "qwen3_omni_moe_thinker"):
+    del NOT_SUPPORTED[_trained]
+NOT_SUPPORTED["nemotron_h_omni"] = (
+    NO_TEMPLATE,
+    "nvidia/Nemotron-3-Nano-Omni-30B-A3B-Reasoning-BF16 (vision_model (RADIO) + multi_modal_projector + a hybrid "
+    "Mamba language_model, an optional Parakeet audio_tower: the convention's parts, derived on the meta device); "
+    "its processor ships no template (images as <img><image>...</img>) and no copy of this checkpoint's was found; "
+    "the nearest sibling's that was (NVIDIA-Nemotron-Nano-v2's, llama.cpp models/templates) is a reasoning template "
+    "whose non-thinking generation prompt adds '<think></think>' that history turns lack and which strips every "
+    "reply, so no prefix of a conversation ends where a reply starts: no stand-in can be checked; " + SEARCHED,
+)
+NOT_SUPPORTED["inkling_mm_model"] = (
+    NO_FAMILY_YET,
+    "thinkingmachines/Inkling (InklingForConditionalGeneration: language_model + vision_tower + audio_tower; the "
+    "default config builds on the meta device); the vision tower is a stack of space-to-depth projections whose last "
+    "one (encoder_layers[num_hidden_layers - 1]) maps into the language model's width: the projector, at an index "
+    "the config decides, which neither the convention's names nor a fixed record's prefixes can name (records have "
+    "no config-derived parts yet); InklingProcessor ships no template (images as <|content_image|> + "
+    "<|unused_200054|> tokens), so its tiny model would carry inkling2's stand-in (Qwen3-VL's layout); " + SEARCHED,
+)
+# --- end of issue 19, batch E ---
 
 
 def reason(model_type: str) -> str:

@@ -43,11 +43,13 @@ from vlmtune.loaders import (
     cohere_vision,
     cosmos3_edge,
     deepseek_vl,
+    dots3_note,
     ernie4_5_vl_moe,
     exaone4_5,
     gemma3,
     gemma3n,
     gemma4,
+    gemma4_unified,
     glm4v,
     glm46v,
     granite4_vision,
@@ -72,6 +74,7 @@ from vlmtune.loaders import (
     mistral_large4,
     mllama,
     muse_glimmer,
+    muse_spark,
     ovis2,
     paligemma,
     perception_lm,
@@ -80,6 +83,7 @@ from vlmtune.loaders import (
     qwen3_5,
     qwen3_vl,
     qwen4_exp,
+    qwen_omni,
     smolvlm,
     step3p7,
     video_llama3,
@@ -1240,6 +1244,120 @@ register_family(
     )
 )
 register_model("minicpm-v-4.7-1b", "minicpm-v4.7", "openbmb/MiniCPM-V-4.7-1B")
+
+# --- issue 19, batch E: omni models trained on images and video (their audio towers stay frozen) ---------------------
+# The audio tower is not vision: the convention leaves it in `others`, frozen, and audio input is not supported.
+# https://huggingface.co/meta-models/Muse-Spark-Open-816B-A42B (vLLM 0.32 has no implementation of the architecture)
+register_family(
+    conventional_family(
+        "muse-spark",
+        build_tiny=muse_spark.build_tiny,
+        # Muse Glimmer's projector: three top-level modules (adapter MLP, projection, norm), none of a conventional
+        # name; the audio tower is named in `others` so that it stays frozen whatever the mode.
+        modules=ModulePrefixes(
+            vision_encoder=("model.vision_tower",),
+            vision_projector=("model.vision_adapter", "model.vision_projection", "model.perception_emb_norm"),
+            llm=("model.language_model", "lm_head"),
+            others=("model.audio_tower",),
+        ),
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, muse-glimmer's: Llama 4's template, Llama4Processor's "
+            "default, images as the processor's image token; no copy of Muse Spark's template found, searched "
+            "2026-12-07)"
+        ),
+        notes=(
+            "images (video where the checkpoint's template writes one: derived), the audio tower frozen; MoE LM; "
+            "vLLM 0.32: not implemented"
+        ),
+    )
+)
+register_model("muse-spark-open-816b-a42b", "muse-spark", "meta-models/Muse-Spark-Open-816B-A42B")
+# https://huggingface.co/google/gemma-4-12B-it (vLLM 0.32 implements Gemma4UnifiedForConditionalGeneration)
+register_family(
+    conventional_family(
+        "gemma4-unified",
+        build_tiny=gemma4_unified.build_tiny,
+        # Encoder-free: no tower; the patch embedder inside the model is the vision encoder, its final norm + linear
+        # into the language model the projector, and the audio embedder (not vision) stays frozen in `others`.
+        modules=ModulePrefixes(
+            vision_encoder=("model.embed_vision",),
+            vision_projector=("model.embed_vision.multimodal_embedder",),
+            llm=("model.language_model", "lm_head"),
+            others=("model.embed_audio",),
+        ),
+        # Video off as for gemma4: its prompt needs frame timestamps that vlmtune's frames do not carry.
+        video=False,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, gemma4's: the gemma-4-E2B-it / -E4B-it template, an "
+            "outside copy, for the same processor tokens; no copy of gemma-4-12B-it's template found, searched "
+            "2026-12-07)"
+        ),
+        notes=(
+            "encoder-free Gemma 4 (raw patches through an embedder); images only: video is off and the audio "
+            "embedder stays frozen; vLLM 0.32 implements Gemma4UnifiedForConditionalGeneration (not run here)"
+        ),
+    )
+)
+register_model("gemma-4-12b-it", "gemma4-unified", "google/gemma-4-12B-it")
+# https://huggingface.co/Qwen/Qwen2.5-Omni-7B (vLLM 0.32: the thinker, under the whole model's architectures)
+register_family(
+    conventional_family(
+        "qwen2.5-omni",
+        # The thinker class with the checkpoint's Omni processor: a released config is the whole omni model's,
+        # which AutoModelForImageTextToText does not map (vlmtune/loaders/qwen_omni.py).
+        load=qwen_omni.load,
+        build_tiny=qwen_omni.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, Qwen2-VL's template with the Omni processor's "
+            "<|vision_bos|><|IMAGE|><|vision_eos|> markers; no copy of Qwen2.5-Omni's chat_template.json found, "
+            "searched 2026-12-07)"
+        ),
+        notes=(
+            "the thinker only (text replies; the talker and vocoder are not loaded); images and video, the audio "
+            "tower stays frozen; vLLM 0.32 implements the thinker under the whole model's architectures "
+            "(Qwen2_5OmniForConditionalGeneration), not the thinker-only one a full finetune writes (not run here)"
+        ),
+    )
+)
+register_model("qwen2.5-omni-7b", "qwen2.5-omni", "Qwen/Qwen2.5-Omni-7B")
+register_model("qwen2.5-omni-3b", "qwen2.5-omni", "Qwen/Qwen2.5-Omni-3B")
+# https://huggingface.co/Qwen/Qwen3-Omni-30B-A3B-Instruct (vLLM 0.32: the thinker, under the whole model's)
+register_family(
+    conventional_family(
+        "qwen3-omni",
+        load=qwen_omni.load_qwen3,  # the thinker class with the Omni processor, as qwen2.5-omni
+        build_tiny=qwen_omni.build_tiny_qwen3,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, Qwen3-VL's template with the Omni processor's "
+            "<|vision_bos|><|IMAGE|><|vision_eos|> markers; no copy of Qwen3-Omni's chat template found, searched "
+            "2026-12-07)"
+        ),
+        notes=(
+            "the thinker only (text replies); images and video, the audio tower stays frozen; MoE language model "
+            "(fused experts as qwen3-vl-moe); vLLM 0.32 implements the thinker under the whole model's architecture "
+            "(Qwen3OmniMoeForConditionalGeneration), not the thinker-only one a full finetune writes (not run here)"
+        ),
+    )
+)
+register_model("qwen3-omni-30b-a3b-instruct", "qwen3-omni", "Qwen/Qwen3-Omni-30B-A3B-Instruct")
+# https://huggingface.co/dots-studio/dots3-note-prev (vLLM 0.32 implements Dots3NoteForCausalLM, text only)
+register_family(
+    conventional_family(
+        "dots3-note",
+        build_tiny=dots3_note.build_tiny,
+        template_source=(
+            "derived and checked at load (tiny model: stand-in, its sibling dots.ocr's layout as ms-swift defines it, "
+            "swift/llm/template/template/dots.py; no copy of dots3-note's template found, searched 2026-12-07)"
+        ),
+        notes=(
+            "images and video, the audio tower stays frozen; MoE vision blocks, MoE language model with latent and "
+            "indexed sparse attention (the indexer gets no gradient: its top-k choice is not differentiable); vLLM "
+            "0.32 implements the text model only (Dots3NoteForCausalLM)"
+        ),
+    )
+)
+register_model("dots3-note-prev", "dots3-note", "dots-studio/dots3-note-prev")
+# --- end of issue 19, batch E ---
 
 
 # --- issue 19, batch D ---------------------------------------------------------------------------------------------

@@ -202,6 +202,8 @@ def meta_model(config: Any, trust_remote_code: bool = False) -> Any:
     import torch
     from transformers import AutoModelForImageTextToText
 
+    # An omni checkpoint (Qwen2.5-Omni, Qwen3-Omni) is its thinker plus speech parts: vlmtune trains the thinker.
+    config = getattr(config, "thinker_config", None) or config
     with torch.device("meta"):
         return AutoModelForImageTextToText.from_config(config, trust_remote_code=trust_remote_code)
 

@@ -24,7 +24,15 @@ def released_conversions(model) -> list:
     from transformers.conversion_mapping import get_model_conversion_mapping
 
     conversions = get_model_conversion_mapping(model, add_legacy=False)
-    return [rule for rule in conversions if getattr(rule, "prefix_to_add", None) is None]
+    kept, seen = [], set()
+    for rule in conversions:
+        # A rule listed twice (Qwen2.5-Omni's thinker and its inner model both drop `thinker.`) is a no-op the
+        # second time on load, but reversed twice it would write the prefix twice.
+        key = repr(rule) if type(rule).__name__ in ("WeightRenaming", "PrefixChange") else id(rule)
+        if getattr(rule, "prefix_to_add", None) is None and key not in seen:
+            kept.append(rule)
+            seen.add(key)
+    return kept
 
 
 @contextmanager
