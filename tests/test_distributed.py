@@ -55,6 +55,12 @@ def vision_grads(model) -> dict[str, torch.Tensor]:
     return grads
 
 
+# Families whose dummy pass reaches more weights than one real image does (harmless: their gradients are zero, and
+# DDP needs every used weight reached, not exactly those). Granite Vision 4: the dummy's layerwise Q-Former
+# projections all run, while the tiny model's real forward leaves some of their layers without a gradient.
+DUMMY_REACHES_MORE = {"granite4-vision"}
+
+
 @pytest.mark.parametrize("family_id", sorted(FAMILIES))
 def test_dummy_image_reaches_every_vision_weight_that_an_image_trains(family_id, images):
     model, processor, family = load_fresh(family_id)
@@ -80,7 +86,10 @@ def test_dummy_image_reaches_every_vision_weight_that_an_image_trains(family_id,
     assert torch.equal(loss, plain_loss)  # the loss is unchanged ...
     loss.backward()
     grads = vision_grads(model)
-    assert set(grads) == trained_by_an_image  # ... and every vision weight an image trains has a gradient ...
+    if family_id in DUMMY_REACHES_MORE:  # ... and every vision weight an image trains has a gradient ...
+        assert set(grads) >= trained_by_an_image
+    else:
+        assert set(grads) == trained_by_an_image
     assert all(not g.any() for g in grads.values())  # ... of zero
     dummy.handle.remove()
 

@@ -35,6 +35,7 @@ PER_ROW = {
     "qwen3-vl-moe",
 }
 PER_ROW |= {"qwen3-omni"}  # issue 19, batch E: the thinker's vision tower has Qwen3-VL's deepstack
+PER_ROW |= {"granite4-vision"}  # issue 19, batch D: its image features are deepstack lists per LLM layer
 
 
 def tiny_id(family_id: str) -> str:

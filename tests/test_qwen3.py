@@ -28,6 +28,7 @@ MOE_FAMILIES = [
     "mistral-large4",
     "step3.7",
 ]
+MOE_FAMILIES += ["ernie4.5-vl", "inkling2", "minimax-m3"]  # issue 19, batch D
 MOE_FAMILIES += ["muse-spark", "qwen3-omni", "dots3-note"]  # issue 19, batch E
 
 
@@ -117,16 +118,22 @@ def lora_model(family_id, lora_dropout):
     return set_trainable(model, entry.family.modules, args, gradient_checkpointing=False)
 
 
+# Where the experts that text tokens route to are not `.mlp.experts.`: ERNIE 4.5 VL has text and vision experts
+# (`text_moe` / `vision_moe`); the vision ones take image tokens only.
+TEXT_EXPERTS = {"ernie4.5-vl": ".mlp.text_moe.experts."}
+
+
 @pytest.mark.parametrize("family_id", MOE_FAMILIES)
 def test_moe_lora_adapts_the_fused_experts_and_leaves_routers_frozen(family_id):
     model = lora_model(family_id, lora_dropout=0.0)
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
     assert all("lora_" in name for name in trainable)
-    assert any(".mlp.experts." in name for name in trainable)
+    experts = TEXT_EXPERTS.get(family_id, ".mlp.experts.")
+    assert any(experts in name for name in trainable)
     assert not any(".mlp.gate." in name or "shared_expert_gate" in name for name in trainable)
     ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
     model(input_ids=ids, labels=ids).loss.backward()
-    expert_grads = [p.grad for name, p in model.named_parameters() if ".mlp.experts." in name and "lora_B" in name]
+    expert_grads = [p.grad for name, p in model.named_parameters() if experts in name and "lora_B" in name]
     assert expert_grads and all(g is not None and g.abs().sum() > 0 for g in expert_grads)
 
 
@@ -140,6 +147,7 @@ def test_moe_lora_with_dropout_says_the_experts_get_no_adapters(caplog):
 # The outputs of Aria, Mistral Large 4 and Step 3.7 carry no load-balancing loss in transformers (like Llama 4's).
 NO_AUX_LOSS = ("aria", "mistral-large4", "step3.7")
 NO_AUX_LOSS += ("muse-spark", "dots3-note")  # issue 19, batch E: neither output carries one either
+NO_AUX_LOSS += ("inkling2",)  # issue 19, batch D: Inkling2CausalLMOutputWithPast has no aux_loss
 
 
 @pytest.mark.parametrize("family_id", [family_id for family_id in MOE_FAMILIES if family_id not in NO_AUX_LOSS])
