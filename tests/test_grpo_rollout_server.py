@@ -92,8 +92,7 @@ def test_pushed_weights_sample_as_the_updated_model(server, tmp_path):
     """LoRA (+ the projector trained fully), one AdamW step, the weights pushed over HTTP: the server's log-probs
     are the updated model's training forward's (as the colocated engine's, tests/test_grpo_vllm.py)."""
     client = client_of(server)
-    entry = get_model("tiny-qwen2-vl")
-    model, processor, _ = load_for_inference(entry.model_id)
+    model, processor, entry = load_for_inference("tiny-qwen2-vl")  # the entry checked against its files
     collator = entry.family.collator(processor, entry.family.reply_end, 1024)
     model = model.float().eval()
     model = set_trainable(model, entry.family.modules, ModelArguments(model_id=entry.model_id), False)

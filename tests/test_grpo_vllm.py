@@ -28,7 +28,6 @@ from vlmtune.grpo.rollouts import (
     training_inputs,
 )
 from vlmtune.grpo.run import grpo
-from vlmtune.supported_models import get_model
 
 pytestmark = pytest.mark.vllm
 vllm = pytest.importorskip("vllm")
@@ -39,8 +38,8 @@ FAMILIES = ["qwen2-vl", "llava-1.5"]  # llava-1.5: its transformers key layout d
 
 
 def tiny(family_id: str):
-    entry = get_model(f"tiny-{family_id}")
-    model, processor, _ = load_for_inference(entry.model_id)
+    # The entry checked against its files: a conventional family's parts and end-of-turn are derived there.
+    model, processor, entry = load_for_inference(f"tiny-{family_id}")
     collator = entry.family.collator(processor, entry.family.reply_end, 1024)
     return entry, model.float().eval(), collator
 
