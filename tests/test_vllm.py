@@ -41,7 +41,7 @@ NEW_TOKENS = 8
 VLLM_FAMILIES = [
     "llava-1.5", "qwen2-vl", "qwen2.5-vl", "llava-next", "llava-onevision", "idefics3", "smolvlm", "internvl",
     "llava-next-vicuna", "llava-next-34b", "llava-interleave", "pixtral", "mistral3", "glm4v", "qwen3-vl", "paligemma",
-    "gemma3n",
+    "gemma3n", "cohere2-vision", "hyperclovax-vision-v2",
 ]  # fmt: skip
 # Video prompts: checked for these; why not the others is in docs/serving.md.
 VIDEO_FAMILIES = ["qwen2-vl", "llava-next-video"]
