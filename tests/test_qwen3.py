@@ -14,7 +14,7 @@ from vlmtune.arguments import ModelArguments
 from vlmtune.collators.base import IGNORE_INDEX
 from vlmtune.core.modeling import checkpoint_path, expert_parameters, set_trainable
 from vlmtune.datasets import Sample
-from vlmtune.errors import BadSample
+from vlmtune.errors import ArgumentError, BadSample
 from vlmtune.loaders.qwen4_exp import LOW, XHIGH
 from vlmtune.supported_models import FAMILIES
 
@@ -189,3 +189,14 @@ def test_only_moe_experts_count_as_expert_parameters(family_id, load_tiny):
     names = expert_parameters(model, resolved_family(family_id).modules, {"llm", "vision_encoder"})
     assert bool(names) == (family_id in MOE_FAMILIES or family_id == "llama4")
     assert all(".experts." in name for name in names)
+
+
+def test_glm45v_lora_with_dropout_is_refused_in_one_line_and_without_it_says_what_peft_dropped(caplog):
+    """PEFT's transformers-v5 conversion for glm4v_moe maps every `*.gate_proj`/`*.up_proj`/`*.down_proj` LoRA
+    target (the dense first layer's MLP and the shared experts too) onto the fused experts' parameters, which take
+    no dropout: with dropout, one line saying what to pass; without, a warning naming what got no LoRA."""
+    with pytest.raises(ArgumentError, match="pass --lora_dropout 0"):
+        lora_model("glm4v-moe", lora_dropout=0.05)
+    with caplog.at_level(logging.WARNING, logger="vlmtune.core.modeling"):
+        lora_model("glm4v-moe", lora_dropout=0.0)
+    assert "PEFT put no LoRA on 6 of the asked linear layers" in caplog.text

@@ -1097,7 +1097,11 @@ register_family(
         glm46v.build_tiny_moe,
         "GLM-4.5V",
         packing=True,
-        notes="MoE language model (routers stay frozen); vLLM 0.32 implements it (glm4_1v)",
+        notes=(
+            "MoE language model (routers stay frozen); LoRA on the language model needs --lora_dropout 0, and PEFT "
+            "then adapts the fused experts instead of the dense and shared-expert MLPs (its transformers v5 "
+            "conversion for this type); vLLM 0.32 implements it (glm4_1v)"
+        ),
     )
 )
 # https://huggingface.co/zai-org/GLM-5.3-Flash: KDA linear attention + MLA with a sparse indexer, hyper-connections

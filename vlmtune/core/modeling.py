@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vlmtune.errors import ArgumentError
 from vlmtune.loaders.convention import PARTS, part_of  # noqa: F401  (PARTS: also imported from here)
 from vlmtune.loaders.tiny import ensure_tiny_checkpoint
 from vlmtune.supported_models import ModelEntry, ModulePrefixes
@@ -26,8 +27,6 @@ def checkpoint_path(entry: ModelEntry, local_path: str | None = None) -> str:
     if local_path:
         return local_path
     if not entry.hf_path:
-        from vlmtune.errors import ArgumentError
-
         raise ArgumentError(
             f"{entry.model_id} has no checkpoint of its own: pass --model_local_path with a folder written by "
             "vlmtune compose (or trained from one)"
@@ -175,17 +174,43 @@ def set_trainable(
             model_args.lora_dropout,
         )
         experts = []
+    targets = lora_targets(model, prefixes, lora_parts)
     config = LoraConfig(
         r=model_args.lora_r,
         lora_alpha=model_args.lora_alpha,
         lora_dropout=model_args.lora_dropout,
-        target_modules=lora_targets(model, prefixes, lora_parts),
+        target_modules=targets,
         target_parameters=experts or None,
         # Fully trained parts next to LoRA are saved whole with the adapter.
         modules_to_save=[name for part in sorted(full_parts) for name in saved_modules(model, prefixes, part)] or None,
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
+    try:
+        peft_model = get_peft_model(model, config)
+    except ValueError as error:
+        if "lora_dropout" not in str(error):
+            raise
+        # PEFT's transformers-v4-to-v5 conversion (glm4v_moe) renames `*.gate_proj`/`*.up_proj`/`*.down_proj`
+        # targets to the fused experts' parameters, which take no dropout.
+        raise ArgumentError(
+            f"PEFT turns this {model.config.model_type} model's MLP LoRA targets into fused-expert parameters, "
+            "which take no dropout: pass --lora_dropout 0"
+        ) from error
+    warn_about_rewritten_targets(targets, peft_model.peft_config["default"].target_modules)
+    return peft_model
+
+
+def warn_about_rewritten_targets(asked: list[str], kept: Any) -> None:
+    """Say which LoRA targets PEFT dropped on its own: its transformers-v5 conversion (GLM-4.5V's type) moves every
+    `*.gate_proj`/`*.up_proj`/`*.down_proj` target, dense MLPs and shared experts included, onto the fused experts."""
+    dropped = sorted(set(asked) - set(kept or ()))
+    if dropped:
+        logger.warning(
+            "PEFT put no LoRA on %d of the asked linear layers (e.g. %s): it maps them onto the fused MoE experts "
+            "(its transformers v4-to-v5 conversion); train the language model fully to train them",
+            len(dropped),
+            dropped[0],
+        )
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
