@@ -117,3 +117,16 @@ def save_tiny_causal_lm(folder):
     Qwen2ForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return tokenizer
+
+
+def run_counting_demo(module: str, output_dir, threads: int) -> str:
+    """Run a counting demo (`vlmtune.apps.demo_grpo` / `demo_dpo`) in its own process with `threads` OpenMP
+    threads, as `make demo-grpo` / `make demo-dpo` start it; its output, after asserting it exited 0."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    command = [sys.executable, "-m", module, "--output_dir", str(output_dir)]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return run.stdout

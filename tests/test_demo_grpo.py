@@ -8,13 +8,11 @@ accuracy stays at chance (20%) after GRPO.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
+from tests.conftest import run_counting_demo
 from vlmtune.apps import demo_grpo
 
 
@@ -25,12 +23,9 @@ def held_out(printed: str, stage: str) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("threads", [1, 2])
 def test_the_demo_passes_with_ten_points_to_spare(tmp_path, threads):
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    command = [sys.executable, "-m", "vlmtune.apps.demo_grpo", "--output_dir", str(tmp_path)]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert held_out(run.stdout, "before") <= 100 * demo_grpo.BEFORE_AT_MOST
-    assert held_out(run.stdout, "after") >= 100 * demo_grpo.AFTER_AT_LEAST + 10
+    printed = run_counting_demo("vlmtune.apps.demo_grpo", tmp_path, threads)
+    assert held_out(printed, "before") <= 100 * demo_grpo.BEFORE_AT_MOST
+    assert held_out(printed, "after") >= 100 * demo_grpo.AFTER_AT_LEAST + 10
 
 
 @pytest.mark.slow

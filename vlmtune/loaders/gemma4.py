@@ -101,10 +101,15 @@ TINY_POOLING = 3
 TINY_SOFT_TOKENS = 70
 
 
-def build_tiny(folder: Path) -> None:
-    tokenizer = train_tokenizer(
+def tiny_tokenizer():
+    """The tiny Gemma 4 tokenizer (also Gemma 4 unified's): its special, media and turn tokens, with bos."""
+    return train_tokenizer(
         SPECIAL_TOKENS, extra_special_tokens=MEDIA_TOKENS, additional_special_tokens=MARKERS, add_bos=True
     )
+
+
+def build_tiny(folder: Path) -> None:
+    tokenizer = tiny_tokenizer()
     ids = tokenizer.convert_tokens_to_ids
     sizes = tiny_text_config(tokenizer, head_dim=32, sliding_window=64)
     text_config = Gemma4TextConfig(

@@ -33,8 +33,7 @@ from transformers import (
 )
 
 from vlmtune.loaders.base import save_tiny, tiny_text_config
-from vlmtune.loaders.gemma4 import CHAT_TEMPLATE, MARKERS, MEDIA_TOKENS, SPECIAL_TOKENS
-from vlmtune.loaders.tiny import train_tokenizer
+from vlmtune.loaders.gemma4 import CHAT_TEMPLATE, MEDIA_TOKENS, tiny_tokenizer
 
 # Patches of 8 merged 3x3 (24x24 pixels per soft token), at most 70 soft tokens per image, as gemma4's tiny model.
 TINY_PATCH_SIZE = 8
@@ -44,9 +43,7 @@ TINY_AUDIO_SAMPLES = 16  # waveform samples per audio soft token (released: 640,
 
 
 def build_tiny(folder: Path) -> None:
-    tokenizer = train_tokenizer(
-        SPECIAL_TOKENS, extra_special_tokens=MEDIA_TOKENS, additional_special_tokens=MARKERS, add_bos=True
-    )
+    tokenizer = tiny_tokenizer()
     ids = tokenizer.convert_tokens_to_ids
     sizes = tiny_text_config(tokenizer, head_dim=32, sliding_window=64)
     # The full-attention layer's own head size and kv heads (per_layer_config; released: 512 wide).

@@ -42,6 +42,16 @@ TINY_IMAGE_TOKENS = 16
 TINY_POSITIONS = 8
 
 
+def tiny_media_processors() -> dict:
+    """The tiny image and video processors (also Muse Spark's): the tiny patch and merge sizes."""
+    return {
+        "image_processor": MuseGlimmerImageProcessor(
+            patch_size=TINY_PATCH_SIZE, merge_size=TINY_MERGE, max_image_tokens=TINY_IMAGE_TOKENS
+        ),
+        "video_processor": MuseGlimmerVideoProcessor(patch_size=TINY_PATCH_SIZE, merge_size=TINY_MERGE),
+    }
+
+
 def build_tiny(folder: Path) -> None:
     tokenizer = train_tokenizer(
         SPECIAL_TOKENS,
@@ -71,10 +81,7 @@ def build_tiny(folder: Path) -> None:
     )
     torch.manual_seed(0)
     processor = MuseGlimmerProcessor(
-        image_processor=MuseGlimmerImageProcessor(
-            patch_size=TINY_PATCH_SIZE, merge_size=TINY_MERGE, max_image_tokens=TINY_IMAGE_TOKENS
-        ),
-        video_processor=MuseGlimmerVideoProcessor(patch_size=TINY_PATCH_SIZE, merge_size=TINY_MERGE),
+        **tiny_media_processors(),
         tokenizer=tokenizer,
         chat_template=STAND_IN_TEMPLATE,
     )

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import torch
 from transformers import (
-    MuseGlimmerImageProcessor,
-    MuseGlimmerVideoProcessor,
     MuseSparkAudioConfig,
     MuseSparkConfig,
     MuseSparkFeatureExtractor,
@@ -33,11 +31,11 @@ from vlmtune.loaders.base import TINY_VISION_SIZES, save_tiny, tiny_text_config
 from vlmtune.loaders.llama4 import IMAGE_LAYOUT_TOKENS, MARKERS, SPECIAL_TOKENS, STOP_TOKENS
 from vlmtune.loaders.muse_glimmer import (
     STAND_IN_TEMPLATE,
-    TINY_IMAGE_TOKENS,
     TINY_MERGE,
     TINY_PATCH_SIZE,
     TINY_POSITIONS,
     VIDEO_TOKENS,
+    tiny_media_processors,
 )
 from vlmtune.loaders.tiny import train_tokenizer
 
@@ -93,10 +91,7 @@ def build_tiny(folder: Path) -> None:
     )
     torch.manual_seed(0)
     processor = MuseSparkProcessor(
-        image_processor=MuseGlimmerImageProcessor(
-            patch_size=TINY_PATCH_SIZE, merge_size=TINY_MERGE, max_image_tokens=TINY_IMAGE_TOKENS
-        ),
-        video_processor=MuseGlimmerVideoProcessor(patch_size=TINY_PATCH_SIZE, merge_size=TINY_MERGE),
+        **tiny_media_processors(),
         feature_extractor=MuseSparkFeatureExtractor(samples_per_token=TINY_AUDIO_PATCHES[0] * TINY_AUDIO_PATCHES[1]),
         tokenizer=tokenizer,
         chat_template=STAND_IN_TEMPLATE,
